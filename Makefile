@@ -1,0 +1,54 @@
+# The two commands a newcomer runs: `make run` and `make test`. Everything else is a helper of those.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: run test test-only lint install chromium services bench bench-stats reliability serve clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate, load the demo region, serve on http://127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/exchange migrate
+	$(BIN)/exchange load-demo --if-empty
+	@$(BIN)/python -m exchange.demo.logins
+	@echo "Open http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/docs)"
+	$(BIN)/exchange serve --host $(HOST) --port $(PORT)
+
+## make test: install what the tests need (incl. Debian's chromium), then lint, type-check and run the suite
+test: $(STAMP) chromium services test-only
+
+test-only: $(STAMP)
+	$(BIN)/ruff check exchange solver tests
+	$(BIN)/ruff format --check exchange solver tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "Installing Debian's chromium and chromium-driver for the browser tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+## Redis for the queue tests (and PostgreSQL for .ci/run): start them if this machine has them but they are down
+services:
+	@bash scripts/ensure_services.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check exchange solver tests && $(BIN)/ruff format --check exchange solver tests && $(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m solver.bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

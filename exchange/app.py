@@ -1,0 +1,201 @@
+"""create_app(): routers, templates, static files, security headers, error handlers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import secrets
+from collections.abc import Awaitable, Callable
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRouter
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.concurrency import run_in_threadpool
+
+import exchange
+from exchange.core.db import get_engine
+from exchange.core.denied import DENIED_STATUSES, DenialFolder, record_denied
+from exchange.core.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_protect
+from exchange.core.errors import DomainError
+from exchange.core.idempotency import IdempotencyMiddleware
+from exchange.core.ratelimit import RateLimiter
+from exchange.settings import REPO_ROOT, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Swagger UI needs an inline bootstrap script; every other page runs with script-src 'self' only.
+CSP_PAGES = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+CSP_DOCS = CSP_PAGES.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def domain_routers() -> list[APIRouter]:
+    """Every domain package may provide `api.router` (JSON) and `pages.router` (HTML); include them all."""
+    routers: list[APIRouter] = []
+    for pkg in sorted(pkgutil.iter_modules(exchange.__path__), key=lambda m: m.name):
+        if not pkg.ispkg:
+            continue
+        for part in ("api", "pages"):
+            name = f"exchange.{pkg.name}.{part}"
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name == name:
+                    continue
+                raise
+            routers.append(module.router)
+    return routers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Industrial solid-waste and renewable-resource exchange",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        description="Listings, optimal matching rounds and utilisation statistics. "
+        "Authenticate machine clients with `Authorization: Bearer <token>` (create a token on your account page).",
+    )
+    app.state.settings = settings
+    app.state.engine = get_engine(settings.database_url)
+
+    # Innermost (added first): sees the rendered response of every POST /api/ route, after the rate limit.
+    app.add_middleware(IdempotencyMiddleware, engine=app.state.engine)
+
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    denials = DenialFolder()
+
+    @app.middleware("http")
+    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not request.url.path.startswith("/static/"):
+            client = request.client.host if request.client else "unknown"
+            wait_s = limiter.check(client)
+            if wait_s is not None:
+                folded = denials.admit(client)
+                if folded is not None:
+                    await run_in_threadpool(
+                        record_denied,
+                        app.state.engine,
+                        method=request.method,
+                        path=request.url.path,
+                        status=429,
+                        actor_id=None,
+                        client=client,
+                        reason="rate_limit",
+                        folded=folded,
+                    )
+                return JSONResponse(
+                    {"error": "too_many_requests", "detail": "too many requests from this address; slow down"},
+                    status_code=429,
+                    headers={"Retry-After": str(int(wait_s) + 1)},
+                )
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        token = request.cookies.get(CSRF_COOKIE)
+        fresh = token is None
+        request.state.csrf_token = token or secrets.token_urlsafe(32)
+        request.state.user = None
+        response = await call_next(request)
+        if fresh:
+            response.set_cookie(
+                CSRF_COOKIE,
+                request.state.csrf_token,
+                httponly=True,
+                samesite="lax",
+                secure=settings.cookie_secure,
+            )
+        docs = request.url.path in ("/docs", "/docs/oauth2-redirect")
+        response.headers.setdefault("Content-Security-Policy", CSP_DOCS if docs else CSP_PAGES)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        body: dict[str, object] = {"error": exc.code, "detail": exc.detail}
+        if exc.field:
+            body["field"] = exc.field
+        if exc.status in DENIED_STATUSES:
+            user = getattr(request.state, "user", None)
+            has_bearer = request.headers.get("authorization", "")[:7].lower() == "bearer "
+            await run_in_threadpool(
+                record_denied,
+                app.state.engine,
+                method=request.method,
+                path=request.url.path,
+                status=exc.status,
+                actor_id=getattr(user, "id", None),
+                client=request.client.host if request.client else None,
+                reason=exc.code,
+                credential="bearer" if has_bearer else "session" if SESSION_COOKIE in request.cookies else None,
+            )
+        if wants_json(request):
+            return JSONResponse(body, status_code=exc.status)
+        from exchange.core.web import render
+
+        return render(request, "error.html", status_code=exc.status, error=exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+        return JSONResponse({"error": "invalid_input", "detail": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", exc)
+        return JSONResponse(
+            {"error": "service_unavailable", "detail": "the database is unavailable; please retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return await database_down(request, exc)  # type: ignore[arg-type]
+        raise exc
+
+    static_dir = REPO_ROOT / "frontend" / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Exchange API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        with app.state.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    for router in domain_routers():
+        app.include_router(router, dependencies=[Depends(csrf_protect)])
+    return app

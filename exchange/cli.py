@@ -1,0 +1,167 @@
+"""The `exchange` command: serve, migrate, load-demo, solve, round, worker, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from exchange.settings import get_settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    print(f"Serving the exchange on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(
+        "exchange.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from exchange.core.migrate import upgrade
+
+    settings = get_settings()
+    if settings.database_url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def cmd_makemigration(args: argparse.Namespace) -> int:
+    from alembic import command
+
+    from exchange.core.migrate import alembic_config
+
+    command.revision(alembic_config(get_settings().database_url), message=args.message, autogenerate=True)
+    return 0
+
+
+def cmd_load_demo(args: argparse.Namespace) -> int:
+    from exchange.core.db import get_engine, session_scope
+    from exchange.demo.load import load_demo
+
+    with session_scope(get_engine(get_settings().database_url)) as session:
+        report = load_demo(session, seed=args.seed, if_empty=args.if_empty)
+    print(report)
+    return 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from solver.cli import main as solve_main
+
+    argv = [args.input] + (["-o", args.output] if args.output else []) + (["--check"] if args.check else [])
+    return solve_main(argv)
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from exchange.accounts.models import Role, User
+    from exchange.accounts.service import check_password_policy, find_by_email, hash_password
+    from exchange.core.db import get_engine, session_scope
+    from exchange.core.errors import DomainError
+
+    with session_scope(get_engine(get_settings().database_url)) as session:
+        try:
+            check_password_policy(args.password, args.email)
+        except DomainError as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 2
+        if find_by_email(session, args.email):
+            print(f"error: {args.email} already exists", file=sys.stderr)
+            return 2
+        session.add(
+            User(
+                email=args.email.lower(),
+                display_name=args.name,
+                password_hash=hash_password(args.password),
+                role=Role.ADMIN,
+            )
+        )
+        session.commit()
+    print(f"admin {args.email} created")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exchange.core.errors import DomainError
+    from exchange.ops.backup import backup
+
+    try:
+        path = backup(get_settings().database_url, Path(args.file))
+    except DomainError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"backup written to {path}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from exchange.core.errors import DomainError
+    from exchange.ops.backup import restore
+
+    try:
+        restore(get_settings().database_url, Path(args.file))
+    except DomainError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"database restored from {args.file}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exchange", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("serve", cmd_serve, "serve the web app and API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p = add("migrate", cmd_migrate, "apply database migrations (Alembic)")
+    p.add_argument("revision", nargs="?", default="head")
+    p = add("makemigration", cmd_makemigration, "autogenerate a new migration from the models")
+    p.add_argument("message")
+    p = add("load-demo", cmd_load_demo, "load the demo region (parks, enterprises, listings, ledgers, accounts)")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--if-empty", action="store_true", help="do nothing if enterprises already exist")
+    p = add("solve", cmd_solve, "solve a matching problem given as JSON (see README: solver contract)")
+    p.add_argument("input", help="input JSON file, or - for standard input")
+    p.add_argument("-o", "--output", help="write the solution here instead of standard output")
+    p.add_argument("--check", action="store_true", help="validate the solution independently before writing it")
+    p = add("backup", cmd_backup, "write a consistent backup of the database to FILE")
+    p.add_argument("file")
+    p = add("restore", cmd_restore, "restore the database from a backup FILE (stop the app first)")
+    p.add_argument("file")
+    p = add("create-admin", cmd_create_admin, "create an admin account")
+    p.add_argument("email")
+    p.add_argument("password")
+    p.add_argument("--name", default="Administrator")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

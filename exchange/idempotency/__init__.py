@@ -1,0 +1,1 @@
+"""Stored outcomes of POST requests sent with an Idempotency-Key (see exchange/core/idempotency.py)."""

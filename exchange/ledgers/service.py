@@ -1,0 +1,596 @@
+"""Filing, correcting, importing and reading solid-waste ledgers.
+
+Hard rules are enforced (no negative figure; "of which from prior-year stock" never above its total; known
+material; a month not in the future); the NBS identity
+    generated = (utilised − of which prior-year stock) + stored + (disposed − of which prior-year stock) + dumped
+is checked loosely: a mismatch is returned as a warning, since enterprises' scales and stock counts rarely
+balance to the kilogram.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from exchange.accounts.models import Role, User
+from exchange.audit import service as audit
+from exchange.core.db import utcnow
+from exchange.core.errors import Forbidden, NotFound, Unprocessable
+from exchange.enterprises.models import Enterprise
+from exchange.ledgers.models import (
+    FIGURES,
+    KG_COLUMNS,
+    PRIOR_OF,
+    ImportError_,
+    ImportResult,
+    LedgerEntry,
+    LedgerFigures,
+    LedgerIn,
+    LedgerPublic,
+    LedgerRevision,
+    LedgerRevisionPublic,
+    LedgerSource,
+)
+from exchange.reference.catalogue import load_catalogue
+
+KG_PER_T = 1000
+IDENTITY_TOLERANCE = Decimal("0.01")  # 1% of generation (or 1 t, whichever is larger) before we warn
+
+
+def t_to_kg(t: Decimal) -> int:
+    kg = t * KG_PER_T
+    if kg != kg.to_integral_value():
+        raise Unprocessable("tonnes take at most 3 decimals (whole kilograms)")
+    return int(kg)
+
+
+def kg_to_t(kg: int | None) -> Decimal:
+    return (Decimal(kg or 0) / KG_PER_T).quantize(Decimal("0.001"))
+
+
+def rate(utilised_kg: int, denominator_kg: int) -> float | None:
+    """NBS: 综合利用率 = 综合利用量 ÷ (产生量 + 综合利用往年贮存量); None ("no data") when the denominator is 0."""
+    return utilised_kg / denominator_kg if denominator_kg > 0 else None
+
+
+def category_of(material_code: str) -> tuple[str, bool]:
+    m = load_catalogue().find(material_code)
+    if m is None:
+        raise Unprocessable("unknown material code", field="material_code")
+    return (m.bulk_category or m.group), m.counts_toward_bulk_target
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass
+class Checked:
+    kg: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_figures(figures: LedgerFigures) -> Checked:
+    """Convert to kilograms and apply the hard rules (raise) and the identity check (warn)."""
+    kg: dict[str, int] = {}
+    for name in FIGURES:
+        value: Decimal = getattr(figures, f"{name}_t")
+        if value < 0:
+            raise Unprocessable("must not be negative", field=f"{name}_t")
+        try:
+            kg[name] = t_to_kg(value)
+        except Unprocessable as exc:
+            raise Unprocessable(exc.detail, field=f"{name}_t") from None
+    for prior, total in PRIOR_OF.items():
+        if kg[prior] > kg[total]:
+            raise Unprocessable("'of which from prior-year stock' exceeds its total", field=f"{prior}_t")
+    warnings: list[str] = []
+    balance = (
+        kg["utilised_in_house"]
+        - kg["utilised_in_house_prior_stock"]
+        + kg["sent_for_utilisation"]
+        - kg["sent_for_utilisation_prior_stock"]
+        + kg["stored"]
+        + kg["disposed"]
+        - kg["disposed_prior_stock"]
+        + kg["dumped"]
+    )
+    tolerance = max(1000, int(kg["generated"] * IDENTITY_TOLERANCE))
+    if abs(balance - kg["generated"]) > tolerance:
+        warnings.append(
+            "the figures do not balance: generated should equal utilised + stored + disposed + dumped "
+            "(each without its prior-year stock)"
+        )
+    return Checked(kg, warnings)
+
+
+def check_period(period: str, today: date | None = None) -> None:
+    today = today or date.today()
+    year, month = int(period[:4]), int(period[5:7])
+    if year < 2000 or (year, month) > (today.year, today.month):
+        raise Unprocessable("the month must not be in the future (nor before 2000)", field="period")
+
+
+# ---------------------------------------------------------------- scope
+
+
+def _require_member(user: User) -> int:
+    if user.role is not Role.ENTERPRISE or user.enterprise_id is None:
+        raise Forbidden("only members of an enterprise file its ledgers")
+    return user.enterprise_id
+
+
+def scope_filter(user: User) -> list[Any]:
+    """WHERE clauses limiting ledger rows to what the user may read."""
+    if user.role is Role.ADMIN:
+        return []
+    if user.role is Role.ENTERPRISE:
+        if user.enterprise_id is None:
+            raise Forbidden("your account is not linked to an enterprise")
+        return [col(LedgerEntry.enterprise_id) == user.enterprise_id]
+    if user.role is Role.PARK_MANAGER:
+        if user.park_id is None:
+            raise Forbidden("your account is not linked to a park")
+        return [col(LedgerEntry.park_id) == user.park_id]
+    if user.role is Role.REGULATOR:
+        code = user.region_code or ""
+        if len(code) != 6:
+            raise Forbidden("your account has no region")
+        if code.endswith("0000"):
+            return [col(LedgerEntry.province_code) == code]
+        return [col(LedgerEntry.city_code) == code]
+    raise Forbidden("you may not read ledgers")
+
+
+# ---------------------------------------------------------------- filing
+
+
+def _apply(entry: LedgerEntry, kg: Mapping[str, int]) -> None:
+    for name in FIGURES:
+        setattr(entry, f"{name}_kg", kg[name])
+
+
+def _new_entry(enterprise: Enterprise, material_code: str, period: str) -> LedgerEntry:
+    category, bulk = category_of(material_code)
+    assert enterprise.id is not None
+    return LedgerEntry(
+        enterprise_id=enterprise.id,
+        material_code=material_code,
+        period=period,
+        year=int(period[:4]),
+        category=category,
+        counts_toward_bulk_target=bulk,
+        province_code=enterprise.province_code,
+        city_code=enterprise.city_code,
+        park_id=enterprise.park_id,
+        industry=enterprise.industry,
+    )
+
+
+def _revise(session: Session, entry: LedgerEntry, by: User) -> None:
+    """Keep the superseded figures as a revision row, then bump the version."""
+    assert entry.id is not None
+    session.add(
+        LedgerRevision(
+            entry_id=entry.id,
+            version=entry.version,
+            **{c: getattr(entry, c) for c in KG_COLUMNS},
+            source=entry.source,
+            note=entry.note,
+            filed_by_id=entry.filed_by_id,
+            filed_at=entry.filed_at,
+            superseded_by_id=by.id,
+        )
+    )
+    entry.version += 1
+
+
+def _upsert(
+    session: Session, enterprise: Enterprise, data: LedgerIn, kg: Mapping[str, int], by: User, source: LedgerSource
+) -> tuple[LedgerEntry, bool]:
+    stmt = (
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.enterprise_id == enterprise.id,
+            LedgerEntry.material_code == data.material_code,
+            LedgerEntry.period == data.period,
+        )
+        .with_for_update()
+    )
+    entry = session.exec(stmt).first()
+    created = entry is None
+    if entry is None:
+        entry = _new_entry(enterprise, data.material_code, data.period)
+    else:
+        if all(getattr(entry, f"{n}_kg") == kg[n] for n in FIGURES) and entry.note == data.note:
+            return entry, False  # nothing changed: no revision
+        _revise(session, entry, by)
+    _apply(entry, kg)
+    entry.source = source
+    entry.note = data.note
+    entry.filed_by_id = by.id
+    entry.filed_at = utcnow()
+    session.add(entry)
+    return entry, created
+
+
+def file_ledger(
+    session: Session, by: User, data: LedgerIn, source: LedgerSource = LedgerSource.FORM
+) -> tuple[LedgerEntry, list[str]]:
+    """File or correct one month's ledger for one material (the user's own enterprise only)."""
+    enterprise_id = _require_member(by)
+    enterprise = session.get(Enterprise, enterprise_id)
+    if enterprise is None:
+        raise NotFound(f"enterprise {enterprise_id} does not exist")
+    category_of(data.material_code)
+    check_period(data.period)
+    checked = check_figures(data)
+    entry, created = _upsert(session, enterprise, data, checked.kg, by, source)
+    session.flush()
+    audit.record(
+        session,
+        actor_id=by.id,
+        action="ledger.filed" if created else "ledger.corrected",
+        entity="ledger_entry",
+        entity_id=entry.id,
+        park_id=enterprise.park_id,
+        material=data.material_code,
+        period=data.period,
+        version=entry.version,
+    )
+    session.commit()
+    return entry, checked.warnings
+
+
+def get_entry(session: Session, user: User, entry_id: int) -> LedgerEntry:
+    stmt = select(LedgerEntry).where(LedgerEntry.id == entry_id, *scope_filter(user))
+    entry = session.exec(stmt).first()
+    if entry is None:
+        raise NotFound(f"ledger {entry_id} does not exist or is outside your scope")
+    return entry
+
+
+def find_entry(session: Session, user: User, material_code: str, period: str) -> LedgerEntry | None:
+    enterprise_id = _require_member(user)
+    stmt = select(LedgerEntry).where(
+        LedgerEntry.enterprise_id == enterprise_id,
+        LedgerEntry.material_code == material_code,
+        LedgerEntry.period == period,
+    )
+    return session.exec(stmt).first()
+
+
+def list_entries(
+    session: Session,
+    user: User,
+    *,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    material_code: str | None = None,
+    enterprise_id: int | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[LedgerEntry]:
+    stmt = select(LedgerEntry).where(*scope_filter(user))
+    if period_from:
+        stmt = stmt.where(LedgerEntry.period >= period_from)
+    if period_to:
+        stmt = stmt.where(LedgerEntry.period <= period_to)
+    if material_code:
+        stmt = stmt.where(LedgerEntry.material_code == material_code)
+    if enterprise_id is not None:
+        stmt = stmt.where(LedgerEntry.enterprise_id == enterprise_id)
+    stmt = stmt.order_by(col(LedgerEntry.period).desc(), col(LedgerEntry.material_code)).limit(limit).offset(offset)
+    return list(session.exec(stmt))
+
+
+def history(session: Session, user: User, entry_id: int) -> list[LedgerRevisionPublic]:
+    """All versions of a ledger row, newest first (the current one has no superseded_at)."""
+    entry = get_entry(session, user, entry_id)
+    revs = session.exec(
+        select(LedgerRevision).where(LedgerRevision.entry_id == entry_id).order_by(col(LedgerRevision.version).desc())
+    ).all()
+    current = LedgerRevisionPublic(
+        version=entry.version,
+        source=entry.source,
+        note=entry.note,
+        filed_at=entry.filed_at,
+        superseded_at=None,
+        **{f"{n}_t": kg_to_t(getattr(entry, f"{n}_kg")) for n in FIGURES},
+    )
+    return [current] + [
+        LedgerRevisionPublic(
+            version=r.version,
+            source=r.source,
+            note=r.note,
+            filed_at=r.filed_at,
+            superseded_at=r.superseded_at,
+            **{f"{n}_t": kg_to_t(getattr(r, f"{n}_kg")) for n in FIGURES},
+        )
+        for r in revs
+    ]
+
+
+def to_public(entry: LedgerEntry, warnings: Sequence[str] = ()) -> LedgerPublic:
+    assert entry.id is not None
+    utilised = entry.utilised_in_house_kg + entry.sent_for_utilisation_kg
+    prior = entry.utilised_in_house_prior_stock_kg + entry.sent_for_utilisation_prior_stock_kg
+    return LedgerPublic(
+        id=entry.id,
+        enterprise_id=entry.enterprise_id,
+        material_code=entry.material_code,
+        period=entry.period,
+        category=entry.category,
+        counts_toward_bulk_target=entry.counts_toward_bulk_target,
+        utilised_t=kg_to_t(utilised),
+        utilisation_rate=rate(utilised, entry.generated_kg + prior),
+        version=entry.version,
+        source=entry.source,
+        note=entry.note,
+        filed_at=entry.filed_at,
+        warnings=list(warnings),
+        **{f"{n}_t": kg_to_t(getattr(entry, f"{n}_kg")) for n in FIGURES},
+    )
+
+
+# ---------------------------------------------------------------- deliveries pre-fill
+
+
+def delivered_kg(session: Session, enterprise_id: int, material_code: str, period: str) -> int:
+    """Tonnes this enterprise delivered through exchange agreements in the month (pre-fills 'sent for utilisation')."""
+    try:
+        from exchange.rounds.models import Agreement, Delivery
+    except ImportError:  # the matching rounds are not installed
+        return 0
+    year, month = int(period[:4]), int(period[5:7])
+    start = date(year, month, 1)
+    end = date(year + (month == 12), month % 12 + 1, 1)
+    agreement: Any = Agreement
+    delivery: Any = Delivery
+    stmt = (
+        sa.select(sa.func.coalesce(sa.func.sum(delivery.quantity_kg), 0))
+        .select_from(delivery)
+        .join(agreement, agreement.id == delivery.agreement_id)
+        .where(
+            agreement.supplier_enterprise_id == enterprise_id,
+            agreement.material_code == material_code,
+            delivery.delivered_on >= start,
+            delivery.delivered_on < end,
+        )
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+# ---------------------------------------------------------------- import (CSV / XLSX), all or nothing
+
+IMPORT_COLUMNS: tuple[str, ...] = ("material_code", "period", *(f"{n}_t" for n in FIGURES), "note")
+REQUIRED_COLUMNS = ("material_code", "period", "generated_t")
+
+
+def _read_rows(filename: str, content: bytes) -> list[dict[str, Any]]:
+    name = filename.lower()
+    if name.endswith(".xlsx"):
+        from openpyxl import load_workbook
+
+        try:
+            wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a broken file
+            raise Unprocessable(
+                f"the file is not a readable XLSX workbook ({type(exc).__name__})", field="file"
+            ) from None
+        ws = wb.worksheets[0]
+        rows = list(ws.iter_rows(values_only=True))
+        wb.close()
+        if not rows:
+            raise Unprocessable("the file is empty", field="file")
+        header = [str(h).strip() if h is not None else "" for h in rows[0]]
+        return [dict(zip(header, r, strict=False)) for r in rows[1:] if any(v not in (None, "") for v in r)]
+    if name.endswith(".csv"):
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Unprocessable("the CSV file must be UTF-8 encoded", field="file") from None
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None:
+            raise Unprocessable("the file is empty", field="file")
+        reader.fieldnames = [f.strip() for f in reader.fieldnames]
+        return [r for r in reader if any((v or "").strip() for v in r.values() if isinstance(v, str))]
+    raise Unprocessable("upload a .csv or .xlsx file", field="file")
+
+
+def _cell_decimal(value: Any) -> Decimal:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Decimal("0")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value).strip().replace(",", ""))
+
+
+def parse_import(filename: str, content: bytes) -> tuple[list[LedgerIn], list[ImportError_]]:
+    """Parse every row; return the parsed rows and every error (row + column + message)."""
+    rows = _read_rows(filename, content)
+    errors: list[ImportError_] = []
+    if rows:
+        header = set(rows[0].keys())
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        for c in missing:
+            errors.append(ImportError_(row=1, column=c, message="required column is missing"))
+        unknown = sorted(h for h in header if h and h not in IMPORT_COLUMNS)
+        for c in unknown:
+            errors.append(ImportError_(row=1, column=c, message="unknown column"))
+        if errors:
+            return [], errors
+    else:
+        return [], [ImportError_(row=1, column=None, message="the file has no data rows")]
+    parsed: list[LedgerIn] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, raw in enumerate(rows, start=2):
+        values: dict[str, Any] = {}
+        row_ok = True
+        for c in IMPORT_COLUMNS:
+            v = raw.get(c)
+            if c.endswith("_t"):
+                try:
+                    values[c] = _cell_decimal(v)
+                except (InvalidOperation, ValueError):
+                    errors.append(ImportError_(row=i, column=c, message="not a number"))
+                    row_ok = False
+            elif c == "period" and v is not None and not isinstance(v, str):
+                values[c] = v.strftime("%Y-%m") if hasattr(v, "strftime") else str(v)
+            else:
+                values[c] = (str(v).strip() or None) if v is not None else None
+        if not row_ok:
+            continue
+        try:
+            data = LedgerIn.model_validate(values)
+            category_of(data.material_code)
+            check_period(data.period)
+            check_figures(data)
+        except ValidationError as exc:
+            for e in exc.errors():
+                column = str(e["loc"][0]) if e["loc"] else None
+                errors.append(ImportError_(row=i, column=column, message=_import_message(column)))
+            continue
+        except Unprocessable as exc:
+            errors.append(ImportError_(row=i, column=exc.field, message=exc.detail))
+            continue
+        key = (data.material_code, data.period)
+        if key in seen:
+            errors.append(ImportError_(row=i, column="period", message=f"duplicates row {seen[key]}"))
+            continue
+        seen[key] = i
+        parsed.append(data)
+    return parsed, errors
+
+
+def _import_message(column: str | None) -> str:
+    """Our own English messages (translated in frontend/locales/zh-CN/ledgers.json), not pydantic's."""
+    if column and column.endswith("_t"):
+        return "Enter tonnes: a number of at least 0 with at most 3 decimals"
+    if column == "period":
+        return "Enter the month as YYYY-MM"
+    if column == "material_code":
+        return "Choose a material"
+    return "Invalid value"
+
+
+class ImportRejected(Unprocessable):
+    """The file was refused as a whole; `errors` lists every row/column problem."""
+
+    def __init__(self, errors: list[ImportError_]) -> None:
+        first = errors[0]
+        where = f"row {first.row}" + (f", column {first.column}" if first.column else "")
+        super().__init__(f"{len(errors)} problem(s) in the file, nothing was imported; first: {where}: {first.message}")
+        self.errors = errors
+
+
+def import_ledgers(session: Session, by: User, filename: str, content: bytes) -> ImportResult:
+    """Import a CSV/XLSX ledger for the user's enterprise: every row is valid or nothing is written."""
+    enterprise_id = _require_member(by)
+    enterprise = session.get(Enterprise, enterprise_id)
+    if enterprise is None:
+        raise NotFound(f"enterprise {enterprise_id} does not exist")
+    rows, errors = parse_import(filename, content)
+    if errors:
+        raise ImportRejected(errors)
+    created = updated = 0
+    warnings: list[ImportError_] = []
+    for i, data in enumerate(rows, start=2):
+        checked = check_figures(data)
+        warnings.extend(ImportError_(row=i, column=None, message=w) for w in checked.warnings)
+        entry, was_created = _upsert(session, enterprise, data, checked.kg, by, LedgerSource.IMPORT)
+        created += was_created
+        updated += not was_created
+    audit.record(
+        session,
+        actor_id=by.id,
+        action="ledger.imported",
+        entity="enterprise",
+        entity_id=enterprise_id,
+        park_id=enterprise.park_id,
+        created=created,
+        updated=updated,
+    )
+    session.commit()
+    return ImportResult(created=created, updated=updated, warnings=warnings)
+
+
+def import_template_csv() -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(IMPORT_COLUMNS)
+    w.writerow(["fly_ash", "2025-01", "1200.5", "300", "0", "850", "50", "20", "0", "80.5", "0", "0", ""])
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- demo bulk load
+
+
+def import_demo_ledgers(
+    session: Session,
+    rows: Iterable[Any],
+    enterprise_ids: Mapping[str, int] | None = None,
+    *,
+    batch_size: int = 5000,
+) -> int:
+    """Bulk-insert the demo generator's ledger rows (`exchange.demo.generate.LedgerRow`); returns the count.
+
+    `enterprise_ids` maps the generator's `enterprise_key` to database ids (the demo loader knows it). Province,
+    city, park and industry are copied from the enterprise rows. One executemany per batch; one commit.
+    """
+    if enterprise_ids is None:
+        raise ValueError("pass enterprise_ids: {enterprise_key: enterprise.id}")
+    ids = set(enterprise_ids.values())
+    ents = {
+        e.id: e for e in session.exec(select(Enterprise).where(col(Enterprise.id).in_(ids))).all() if e.id is not None
+    }
+    cats: dict[str, tuple[str, bool]] = {}
+    table = LedgerEntry.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    batch: list[dict[str, Any]] = []
+    count = 0
+
+    def flush() -> None:
+        if batch:
+            session.execute(sa.insert(table), batch)
+            batch.clear()
+
+    for r in rows:
+        ent = ents[enterprise_ids[r.enterprise_key]]
+        if r.material not in cats:
+            cats[r.material] = category_of(r.material)
+        category, bulk = cats[r.material]
+        rec: dict[str, Any] = {
+            "enterprise_id": ent.id,
+            "material_code": r.material,
+            "period": r.period,
+            "year": int(r.period[:4]),
+            "category": category,
+            "counts_toward_bulk_target": bulk,
+            "province_code": ent.province_code,
+            "city_code": ent.city_code,
+            "park_id": ent.park_id,
+            "industry": ent.industry,
+            "version": 1,
+            "source": LedgerSource.DEMO,
+            "note": None,
+            "filed_by_id": None,
+            "filed_at": now,
+        }
+        for n in FIGURES:
+            rec[f"{n}_kg"] = t_to_kg(getattr(r, f"{n}_t"))
+        batch.append(rec)
+        count += 1
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    session.commit()
+    return count
