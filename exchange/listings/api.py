@@ -7,15 +7,17 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Body, Form, Header, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 
 from exchange.core.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
 from exchange.core.i18n import request_locale
-from exchange.listings import service
+from exchange.listings import service, spreadsheet
 from exchange.listings.models import Attachment as AttachmentRow
 from exchange.listings.models import (
     AttachmentPublic,
+    ImportMode,
+    ImportResult,
     Listing,
     ListingChangePublic,
     ListingCreate,
@@ -118,6 +120,42 @@ def list_listings(
     return ListingPage(total=result.total, limit=limit, offset=offset, items=items)
 
 
+@router.post("/import", response_model=ImportResult, responses={422: {"description": "rows with errors"}})
+async def import_listings(
+    file: UploadFile,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    mode: Annotated[ImportMode, Form()] = "all_or_nothing",
+) -> ImportResult | JSONResponse:
+    """Import a CSV (UTF-8 or GBK) or XLSX ledger of listings. Every row is checked first; with
+    `all_or_nothing` a single bad row writes nothing (422 listing every row, column and reason); with
+    `valid_rows` the good rows are imported and the bad ones reported."""
+    content = await file.read(settings.max_upload_bytes + 1)
+    result = spreadsheet.import_listings(session, user, file.filename or "", content, mode, settings)
+    if result.errors and result.created == 0:
+        return JSONResponse(
+            {
+                "error": "invalid_rows",
+                "detail": spreadsheet.summary(result),
+                "field": "file",
+                **result.model_dump(mode="json"),
+            },
+            status_code=422,
+        )
+    return result
+
+
+@router.get("/import/template.csv", include_in_schema=True)
+def import_template_csv() -> Response:
+    return spreadsheet.template_response("csv")
+
+
+@router.get("/import/template.xlsx")
+def import_template_xlsx() -> Response:
+    return spreadsheet.template_response("xlsx")
+
+
 @router.get("/attachments/{attachment_id}", response_class=FileResponse)
 def download_attachment(
     attachment_id: int, session: SessionDep, settings: SettingsDep, user: OptionalUser
@@ -155,6 +193,17 @@ def update_listing(
     return _view(request, session, listing, user, response)
 
 
+# Declared before /{listing_id}/{action}, which would otherwise take "attachments" as an action.
+@router.post("/{listing_id}/attachments", status_code=201, response_model=list[AttachmentPublic])
+async def add_attachments(
+    listing_id: int, files: list[UploadFile], session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> list[AttachmentPublic]:
+    """Attach test reports (PDF, PNG or JPEG, checked by content; each at most the upload limit)."""
+    uploads = [(f.filename or "report", await f.read(settings.max_upload_bytes + 1)) for f in files]
+    stored = service.add_attachments(session, user, listing_id, uploads, settings)
+    return [attachment_public(a) for a in stored]
+
+
 @router.post("/{listing_id}/{action}", response_model=AnyView)
 def change_status(
     listing_id: int,
@@ -180,13 +229,3 @@ def listing_history(listing_id: int, session: SessionDep, user: CurrentUser) -> 
 @router.get("/{listing_id}/attachments", response_model=list[AttachmentPublic])
 def list_attachments(listing_id: int, session: SessionDep, user: OptionalUser) -> list[AttachmentPublic]:
     return [attachment_public(a) for a in service.list_attachments(session, user, listing_id)]
-
-
-@router.post("/{listing_id}/attachments", status_code=201, response_model=list[AttachmentPublic])
-async def add_attachments(
-    listing_id: int, files: list[UploadFile], session: SessionDep, settings: SettingsDep, user: CurrentUser
-) -> list[AttachmentPublic]:
-    """Attach test reports (PDF, PNG or JPEG, checked by content; each at most the upload limit)."""
-    uploads = [(f.filename or "report", await f.read(settings.max_upload_bytes + 1)) for f in files]
-    stored = service.add_attachments(session, user, listing_id, uploads, settings)
-    return [attachment_public(a) for a in stored]

@@ -514,6 +514,15 @@ def _record(
     )
 
 
+def insert_listing(session: Session, listing: Listing, user: User, action: str = "created") -> Listing:
+    """Add a prepared listing and its first change record; the caller commits (the import adds many at once)."""
+    session.add(listing)
+    session.flush()
+    after = {k: v for k, v in snapshot(listing).items() if v not in (None, [], {})}
+    _record(session, listing, user, action, {}, after)
+    return listing
+
+
 def create_listing(
     session: Session,
     user: User,
@@ -527,10 +536,7 @@ def create_listing(
     enterprise = poster_enterprise(session, user)
     listing = prepare_listing(enterprise, user, data, settings)
     checked = [check_upload(name, content, settings) for name, content in attachments]
-    session.add(listing)
-    session.flush()
-    after = {k: v for k, v in snapshot(listing).items() if v not in (None, [], {})}
-    _record(session, listing, user, action, {}, after)
+    insert_listing(session, listing, user, action)
     for upload in checked:
         _store_attachment(session, listing, user, upload, settings)
     session.commit()
