@@ -77,3 +77,31 @@ class EnterprisePrivate(EnterprisePublic):
     contact_name: str | None
     contact_phone: str | None
     contact_email: str | None
+
+
+class EnterpriseUpdate(BaseModel):
+    """A partial change. Members change the descriptive and contact fields; the USCC, park and permits are
+    checked at approval, so only admins change them afterwards."""
+
+    name: str | None = PField(default=None, min_length=1, max_length=200)
+    uscc: str | None = PField(default=None, min_length=18, max_length=18)
+    industry: str | None = PField(default=None, min_length=1, max_length=40)
+    address: str | None = PField(default=None, min_length=1, max_length=300)
+    park_id: int | None = None
+    lat: float | None = PField(default=None, ge=-90, le=90)
+    lon: float | None = PField(default=None, ge=-180, le=180)
+    permits: list[str] | None = None
+    contact_name: str | None = PField(default=None, max_length=80)
+    contact_phone: str | None = PField(default=None, max_length=40)
+    contact_email: str | None = PField(default=None, max_length=254)
+
+
+class ReviewIn(BaseModel):
+    reason: str | None = PField(default=None, max_length=500)
+
+
+class EnterprisePage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[EnterprisePrivate | EnterprisePublic]

@@ -1,0 +1,1 @@
+"""Administration: user accounts (staff creation, disabling) and the enterprise approval queue."""
