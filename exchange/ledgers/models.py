@@ -125,6 +125,106 @@ class LedgerRevision(SQLModel, table=True):
     superseded_at: datetime = Field(default_factory=utcnow)
 
 
+# --- summaries for the statistics ----------------------------------------------------------------
+# Two pre-aggregated tables keep every dashboard query small at national scale (50,000 enterprises × 24
+# months ≈ 1.5 million ledger rows): the service adds each filing's or correction's difference to them in the
+# same transaction, and `refresh_summaries` rebuilds them from the ledger rows after a bulk load. Missing
+# region/park keys are stored as '' / 0 so the keys can be unique (NULLs are never equal) and upserted.
+
+SUMMARY_SUMS: tuple[str, ...] = (
+    "generated_kg",
+    "utilised_kg",  # in-house + sent out for utilisation, each including its prior-year-stock part
+    "prior_utilised_kg",  # of which from prior-year stock: added to the rate's denominator (NBS)
+    "disposed_kg",  # net of its prior-year-stock part
+    "stored_kg",
+    "dumped_kg",
+    "entries",  # ledger rows summed
+)
+
+
+def _sum() -> int:
+    return Field(default=0, sa_type=sa.BigInteger)
+
+
+class LedgerRegionMonth(SQLModel, table=True):
+    """Ledger figures summed per month, city, park and material: every region-level dashboard figure."""
+
+    __tablename__ = "ledger_region_month"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "period",
+            "province_code",
+            "city_code",
+            "park_id",
+            "material_code",
+            "category",
+            "counts_toward_bulk_target",
+            name="uq_ledger_region_month_key",
+        ),
+        sa.Index("ix_ledger_region_month_province", "province_code", "period"),
+        sa.Index("ix_ledger_region_month_city", "city_code", "period"),
+        sa.Index("ix_ledger_region_month_park", "park_id", "period"),
+        sa.Index("ix_ledger_region_month_year", "year", "counts_toward_bulk_target"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=7)
+    year: int
+    province_code: str = Field(default="", max_length=6)
+    city_code: str = Field(default="", max_length=6)
+    park_id: int = 0  # 0: not in a park (no foreign key: 0 is not a park)
+    material_code: str = Field(max_length=40)
+    category: str = Field(max_length=40)
+    counts_toward_bulk_target: bool = False
+    generated_kg: int = _sum()
+    utilised_kg: int = _sum()
+    prior_utilised_kg: int = _sum()
+    disposed_kg: int = _sum()
+    stored_kg: int = _sum()
+    dumped_kg: int = _sum()
+    entries: int = _sum()
+
+
+class LedgerEnterpriseYear(SQLModel, table=True):
+    """Ledger figures summed per enterprise, year and material: laggard enterprises, enterprise counts and the
+    disclosure rule's per-enterprise shares, for periods made of whole calendar years."""
+
+    __tablename__ = "ledger_enterprise_year"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "year",
+            "enterprise_id",
+            "material_code",
+            "category",
+            "counts_toward_bulk_target",
+            "province_code",
+            "city_code",
+            "park_id",
+            name="uq_ledger_enterprise_year_key",
+        ),
+        sa.Index("ix_ledger_enterprise_year_province", "province_code", "year"),
+        sa.Index("ix_ledger_enterprise_year_city", "city_code", "year"),
+        sa.Index("ix_ledger_enterprise_year_park", "park_id", "year"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    enterprise_id: int = Field(foreign_key="enterprise.id")
+    province_code: str = Field(default="", max_length=6)
+    city_code: str = Field(default="", max_length=6)
+    park_id: int = 0
+    material_code: str = Field(max_length=40)
+    category: str = Field(max_length=40)
+    counts_toward_bulk_target: bool = False
+    generated_kg: int = _sum()
+    utilised_kg: int = _sum()
+    prior_utilised_kg: int = _sum()
+    disposed_kg: int = _sum()
+    stored_kg: int = _sum()
+    dumped_kg: int = _sum()
+    entries: int = _sum()
+
+
 # --- API schemas -------------------------------------------------------------------------------
 
 Tonnes = PField(default=Decimal("0"), ge=0, max_digits=15, decimal_places=3)
@@ -182,5 +282,6 @@ class ImportError_(BaseModel):
 
 class ImportResult(BaseModel):
     created: int
-    updated: int
+    updated: int  # corrections: the previous figures are kept as a revision
+    unchanged: int = 0  # rows identical to what was already filed (no new version)
     warnings: list[ImportError_] = PField(default_factory=list)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -57,17 +59,59 @@ def _errors(exc: Exception) -> dict[str, str]:
     return {"__all__": str(exc)}
 
 
+def _period_or_none(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value) else None
+
+
+PAGE_SIZE = 100
+
+
 @router.get("/ledgers", response_class=HTMLResponse)
-def ledger_list(request: Request, session: SessionDep, user: CurrentUser, period_from: str | None = None) -> Response:
-    entries = service.list_entries(session, user, period_from=period_from or None, limit=300)
-    names = dict(material_options(request_locale(request, request.app.state.settings.default_locale)))
-    rows = [service.to_public(e) for e in entries]
+def ledger_list(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    material_code: str | None = None,
+    page: int = Query(default=1, ge=1, le=10_000),
+) -> Response:
+    """The ledgers the user may read: an enterprise's own, or every enterprise's in the park or region."""
+    filters = {
+        "period_from": _period_or_none(period_from),
+        "period_to": _period_or_none(period_to),
+        "material_code": (material_code or "").strip() or None,
+    }
+    entries = service.list_entries(
+        session,
+        user,
+        period_from=filters["period_from"],
+        period_to=filters["period_to"],
+        material_code=filters["material_code"],
+        limit=PAGE_SIZE + 1,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    has_next = len(entries) > PAGE_SIZE
+    entries = entries[:PAGE_SIZE]
+    locale = request_locale(request, request.app.state.settings.default_locale)
+    materials = material_options(locale)
+    show_enterprise = user.role is not Role.ENTERPRISE
+    enterprises = service.enterprise_names(session, {e.enterprise_id for e in entries}) if show_enterprise else {}
+    query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
         "ledgers/list.html",
-        rows=rows,
-        names=names,
+        rows=[service.to_public(e) for e in entries],
+        names=dict(materials),
+        materials=materials,
+        form={k: v or "" for k, v in filters.items()},
+        enterprises=enterprises,
+        show_enterprise=show_enterprise,
         can_file=user.role is Role.ENTERPRISE,
+        page=page,
+        prev_url=f"/ledgers?{query}&page={page - 1}" if page > 1 else None,
+        next_url=f"/ledgers?{query}&page={page + 1}" if has_next else None,
     )
 
 
@@ -83,6 +127,9 @@ def _form_page(
         errors=errors,
         figures=[(f"{f}_t", FIGURE_LABELS[f], f.endswith("_prior_stock")) for f in FIGURES],
         materials=material_options(locale),
+        loaded=bool(
+            load_catalogue().find(str(form.get("material_code") or "")) and _period_or_none(form.get("period"))
+        ),
         **extra,
     )
 
@@ -91,21 +138,30 @@ def _form_page(
 def ledger_form(
     request: Request, session: SessionDep, user: EnterpriseMember, material_code: str = "", period: str = ""
 ) -> Response:
+    """A new month starts with 'sent out for utilisation' pre-filled from the exchange's deliveries; a month
+    already filed starts from its current figures (saving is a correction), with the deliveries shown beside."""
     form: dict[str, Any] = {"material_code": material_code, "period": period}
     prefilled = False
     existing = None
-    if material_code and len(period) == 7:
+    delivered_t = None
+    errors: dict[str, str] = {}
+    if material_code and load_catalogue().find(material_code) is None:
+        errors["material_code"] = "Choose a material"
+    elif period and not _period_or_none(period):
+        errors["period"] = "Enter the month as YYYY-MM"
+    elif material_code and period:
+        assert user.enterprise_id is not None
+        kg = service.delivered_kg(session, user.enterprise_id, material_code, period)
+        delivered_t = service.kg_to_t(kg) if kg else None
         existing = service.find_entry(session, user, material_code, period)
         if existing is not None:
             pub = service.to_public(existing)
             form.update({f"{f}_t": getattr(pub, f"{f}_t") for f in FIGURES}, note=pub.note)
-        else:
-            assert user.enterprise_id is not None
-            kg = service.delivered_kg(session, user.enterprise_id, material_code, period)
-            if kg:
-                form["sent_for_utilisation_t"] = service.kg_to_t(kg)
-                prefilled = True
-    return _form_page(request, form, {}, prefilled=prefilled, existing=existing)
+        elif kg:
+            form["sent_for_utilisation_t"] = delivered_t
+            prefilled = True
+    status = 422 if errors else 200
+    return _form_page(request, form, errors, status, prefilled=prefilled, existing=existing, delivered_t=delivered_t)
 
 
 @router.post("/ledgers/new", response_class=HTMLResponse)
@@ -119,7 +175,7 @@ async def ledger_submit(request: Request, session: SessionDep, user: EnterpriseM
     except (ValidationError, DomainError) as exc:
         if isinstance(exc, DomainError) and exc.status not in (422,):
             raise
-        return _form_page(request, form, _errors(exc), status=422, prefilled=False, existing=None)
+        return _form_page(request, form, _errors(exc), status=422, prefilled=False, existing=None, delivered_t=None)
     if warnings:
         return redirect(f"/ledgers/{entry.id}?warn=identity")
     return redirect(f"/ledgers/{entry.id}")

@@ -10,6 +10,7 @@ balance to the kilogram.
 from __future__ import annotations
 
 import csv
+import enum
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,23 +20,27 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from exchange.accounts.models import Role, User
 from exchange.audit import service as audit
 from exchange.core.db import utcnow
-from exchange.core.errors import Forbidden, NotFound, Unprocessable
+from exchange.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from exchange.enterprises.models import Enterprise
 from exchange.ledgers.models import (
     FIGURES,
     KG_COLUMNS,
     PRIOR_OF,
+    SUMMARY_SUMS,
     ImportError_,
     ImportResult,
+    LedgerEnterpriseYear,
     LedgerEntry,
     LedgerFigures,
     LedgerIn,
     LedgerPublic,
+    LedgerRegionMonth,
     LedgerRevision,
     LedgerRevisionPublic,
     LedgerSource,
@@ -193,9 +198,138 @@ def _revise(session: Session, entry: LedgerEntry, by: User) -> None:
     entry.version += 1
 
 
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    CORRECTED = "corrected"
+    UNCHANGED = "unchanged"
+
+
+# ---------------------------------------------------------------- summaries (see models.py)
+
+
+def entry_kg(entry: LedgerEntry) -> dict[str, int]:
+    return {n: getattr(entry, f"{n}_kg") for n in FIGURES}
+
+
+def summary_sums(kg: Mapping[str, int]) -> dict[str, int]:
+    """One ledger row's contribution to the summaries (must match `_summary_select`)."""
+    return {
+        "generated_kg": kg["generated"],
+        "utilised_kg": kg["utilised_in_house"] + kg["sent_for_utilisation"],
+        "prior_utilised_kg": kg["utilised_in_house_prior_stock"] + kg["sent_for_utilisation_prior_stock"],
+        "disposed_kg": kg["disposed"] - kg["disposed_prior_stock"],
+        "stored_kg": kg["stored"],
+        "dumped_kg": kg["dumped"],
+        "entries": 1,
+    }
+
+
+REGION_MONTH_KEYS = (
+    "period",
+    "province_code",
+    "city_code",
+    "park_id",
+    "material_code",
+    "category",
+    "counts_toward_bulk_target",
+)
+ENTERPRISE_YEAR_KEYS = (
+    "year",
+    "enterprise_id",
+    "material_code",
+    "category",
+    "counts_toward_bulk_target",
+    "province_code",
+    "city_code",
+    "park_id",
+)
+
+
+def _insert_for(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def add_to_summaries(session: Session, entry: LedgerEntry, delta: Mapping[str, int]) -> None:
+    """Add one filing's difference to both summaries (an atomic `col = col + delta` upsert per table)."""
+    if not any(delta.values()):
+        return
+    keys: dict[str, Any] = {
+        "period": entry.period,
+        "year": entry.year,
+        "enterprise_id": entry.enterprise_id,
+        "province_code": entry.province_code or "",
+        "city_code": entry.city_code or "",
+        "park_id": entry.park_id or 0,
+        "material_code": entry.material_code,
+        "category": entry.category,
+        "counts_toward_bulk_target": entry.counts_toward_bulk_target,
+    }
+    for model, key_names in ((LedgerRegionMonth, REGION_MONTH_KEYS), (LedgerEnterpriseYear, ENTERPRISE_YEAR_KEYS)):
+        table: Any = getattr(model, "__table__")  # noqa: B009  (SQLModel tables: mypy cannot see it)
+        values = {k: keys[k] for k in key_names} | {"year": entry.year} | dict(delta)
+        stmt = _insert_for(session, table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key_names), set_={c: table.c[c] + stmt.excluded[c] for c in delta}
+        )
+        session.execute(stmt)
+
+
+def _summary_select(key_names: Sequence[str], where: list[Any]) -> Any:
+    led: Any = LedgerEntry.__table__  # type: ignore[attr-defined]
+    key_expr = {
+        "period": led.c.period,
+        "year": led.c.year,
+        "enterprise_id": led.c.enterprise_id,
+        "province_code": sa.func.coalesce(led.c.province_code, ""),
+        "city_code": sa.func.coalesce(led.c.city_code, ""),
+        "park_id": sa.func.coalesce(led.c.park_id, 0),
+        "material_code": led.c.material_code,
+        "category": led.c.category,
+        "counts_toward_bulk_target": led.c.counts_toward_bulk_target,
+    }
+    keys = [key_expr[k].label(k) for k in key_names]
+    sums = [
+        sa.func.sum(led.c.generated_kg).label("generated_kg"),
+        sa.func.sum(led.c.utilised_in_house_kg + led.c.sent_for_utilisation_kg).label("utilised_kg"),
+        sa.func.sum(led.c.utilised_in_house_prior_stock_kg + led.c.sent_for_utilisation_prior_stock_kg).label(
+            "prior_utilised_kg"
+        ),
+        sa.func.sum(led.c.disposed_kg - led.c.disposed_prior_stock_kg).label("disposed_kg"),
+        sa.func.sum(led.c.stored_kg).label("stored_kg"),
+        sa.func.sum(led.c.dumped_kg).label("dumped_kg"),
+        sa.func.count().label("entries"),
+    ]
+    return sa.select(*keys, *sums).where(*where).group_by(*(key_expr[k] for k in key_names))
+
+
+def refresh_summaries(session: Session, years: Iterable[int] | None = None) -> None:
+    """Rebuild both summaries from the ledger rows (all years, or the given ones): after a bulk load."""
+    led: Any = LedgerEntry.__table__  # type: ignore[attr-defined]
+    wanted = sorted(set(years)) if years is not None else None
+    for model, key_names in (
+        (LedgerRegionMonth, ("year", *REGION_MONTH_KEYS)),
+        (LedgerEnterpriseYear, ENTERPRISE_YEAR_KEYS),
+    ):
+        table: Any = getattr(model, "__table__")  # noqa: B009  (SQLModel tables: mypy cannot see it)
+        delete = sa.delete(table)
+        where: list[Any] = []
+        if wanted is not None:
+            delete = delete.where(table.c.year.in_(wanted))
+            where.append(led.c.year.in_(wanted))
+        session.execute(delete)
+        select_ = _summary_select(key_names, where)
+        session.execute(sa.insert(table).from_select([*key_names, *SUMMARY_SUMS], select_))
+
+
 def _upsert(
     session: Session, enterprise: Enterprise, data: LedgerIn, kg: Mapping[str, int], by: User, source: LedgerSource
-) -> tuple[LedgerEntry, bool]:
+) -> tuple[LedgerEntry, Outcome]:
     stmt = (
         select(LedgerEntry)
         .where(
@@ -206,20 +340,37 @@ def _upsert(
         .with_for_update()
     )
     entry = session.exec(stmt).first()
-    created = entry is None
     if entry is None:
         entry = _new_entry(enterprise, data.material_code, data.period)
+        outcome = Outcome.CREATED
     else:
         if all(getattr(entry, f"{n}_kg") == kg[n] for n in FIGURES) and entry.note == data.note:
-            return entry, False  # nothing changed: no revision
+            return entry, Outcome.UNCHANGED  # nothing changed: no revision, no new version
         _revise(session, entry, by)
+        outcome = Outcome.CORRECTED
+    before = summary_sums(entry_kg(entry)) if outcome is Outcome.CORRECTED else dict.fromkeys(SUMMARY_SUMS, 0)
+    after = summary_sums(kg)
+    delta = {k: after[k] - before[k] for k in SUMMARY_SUMS}
+    delta["entries"] = int(outcome is Outcome.CREATED)
     _apply(entry, kg)
+    add_to_summaries(session, entry, delta)
     entry.source = source
     entry.note = data.note
     entry.filed_by_id = by.id
     entry.filed_at = utcnow()
     session.add(entry)
-    return entry, created
+    return entry, outcome
+
+
+def _flush_or_conflict(session: Session) -> None:
+    """Two first filings of the same month racing: the unique constraint stops the second one."""
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(
+            "a ledger for this material and month was filed at the same moment; reload it and correct it"
+        ) from None
 
 
 def file_ledger(
@@ -233,12 +384,14 @@ def file_ledger(
     category_of(data.material_code)
     check_period(data.period)
     checked = check_figures(data)
-    entry, created = _upsert(session, enterprise, data, checked.kg, by, source)
-    session.flush()
+    entry, outcome = _upsert(session, enterprise, data, checked.kg, by, source)
+    if outcome is Outcome.UNCHANGED:
+        return entry, checked.warnings
+    _flush_or_conflict(session)
     audit.record(
         session,
         actor_id=by.id,
-        action="ledger.filed" if created else "ledger.corrected",
+        action="ledger.filed" if outcome is Outcome.CREATED else "ledger.corrected",
         entity="ledger_entry",
         entity_id=entry.id,
         park_id=enterprise.park_id,
@@ -290,6 +443,14 @@ def list_entries(
         stmt = stmt.where(LedgerEntry.enterprise_id == enterprise_id)
     stmt = stmt.order_by(col(LedgerEntry.period).desc(), col(LedgerEntry.material_code)).limit(limit).offset(offset)
     return list(session.exec(stmt))
+
+
+def enterprise_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Enterprise.id, Enterprise.name).where(col(Enterprise.id).in_(wanted))).all()
+    return {i: n for i, n in rows if i is not None}
 
 
 def history(session: Session, user: User, entry_id: int) -> list[LedgerRevisionPublic]:
@@ -501,14 +662,16 @@ def import_ledgers(session: Session, by: User, filename: str, content: bytes) ->
     rows, errors = parse_import(filename, content)
     if errors:
         raise ImportRejected(errors)
-    created = updated = 0
+    created = updated = unchanged = 0
     warnings: list[ImportError_] = []
     for i, data in enumerate(rows, start=2):
         checked = check_figures(data)
         warnings.extend(ImportError_(row=i, column=None, message=w) for w in checked.warnings)
-        entry, was_created = _upsert(session, enterprise, data, checked.kg, by, LedgerSource.IMPORT)
-        created += was_created
-        updated += not was_created
+        _, outcome = _upsert(session, enterprise, data, checked.kg, by, LedgerSource.IMPORT)
+        created += outcome is Outcome.CREATED
+        updated += outcome is Outcome.CORRECTED
+        unchanged += outcome is Outcome.UNCHANGED
+    _flush_or_conflict(session)
     audit.record(
         session,
         actor_id=by.id,
@@ -520,7 +683,7 @@ def import_ledgers(session: Session, by: User, filename: str, content: bytes) ->
         updated=updated,
     )
     session.commit()
-    return ImportResult(created=created, updated=updated, warnings=warnings)
+    return ImportResult(created=created, updated=updated, unchanged=unchanged, warnings=warnings)
 
 
 def import_template_csv() -> str:
@@ -563,8 +726,10 @@ def import_demo_ledgers(
             session.execute(sa.insert(table), batch)
             batch.clear()
 
+    years: set[int] = set()
     for r in rows:
         ent = ents[enterprise_ids[r.enterprise_key]]
+        years.add(int(r.period[:4]))
         if r.material not in cats:
             cats[r.material] = category_of(r.material)
         category, bulk = cats[r.material]
@@ -592,5 +757,6 @@ def import_demo_ledgers(
         if len(batch) >= batch_size:
             flush()
     flush()
+    refresh_summaries(session, years)
     session.commit()
     return count

@@ -3,18 +3,32 @@ public disclosure-controlled table, boundaries for the maps, and CSV/XLSX export
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from exchange.core.deps import CurrentUser, SessionDep
 from exchange.stats import export, service
+from exchange.stats.schemas import DashboardOut, PublicOut, TableOut
 from exchange.stats.service import PERIOD_RE
 
 router = APIRouter(prefix="/api/v1", tags=["statistics"])
 
 Format = Literal["json", "csv", "xlsx"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/csv": {}, XLSX: {}},
+        "description": "JSON by default; a CSV or XLSX download with format=csv|xlsx (same columns as the rows)",
+    },
+    401: {"description": "not logged in"},
+    403: {"description": "the region or park is outside your jurisdiction, or your role has no statistics"},
+}
+PeriodFrom = Query(default=None, pattern=PERIOD_RE, description="first month, YYYY-MM (default: January)")
+PeriodTo = Query(default=None, pattern=PERIOD_RE, description="last month, YYYY-MM (default: that year's December)")
+Region = Query(default=None, pattern=r"^\d{6}$", description="a province or city code inside your jurisdiction")
+ParkId = Query(default=None, description="a park inside your jurisdiction")
 
 
 def _scope_period(
@@ -36,7 +50,8 @@ def _scope_json(scope: service.Scope, period: service.Period) -> dict[str, Any]:
     }
 
 
-def rows_response(rows: list[dict[str, Any]], name: str, fmt: Format, meta: dict[str, Any] | None = None) -> Response:
+def rows_response(rows: list[dict[str, Any]], name: str, fmt: Format, meta: dict[str, Any] | None = None) -> Any:
+    """A CSV/XLSX download, or the JSON body as a dict (validated against the route's response model)."""
     if fmt == "csv":
         return Response(
             export.to_csv(rows),
@@ -46,52 +61,62 @@ def rows_response(rows: list[dict[str, Any]], name: str, fmt: Format, meta: dict
     if fmt == "xlsx":
         return Response(
             export.to_xlsx(rows, sheet=name),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX,
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
-    return JSONResponse(export.jsonable({**(meta or {}), "rows": rows}))
+    return {**(meta or {}), "rows": rows}
 
 
-@router.get("/stats/dashboard")
+@router.get(
+    "/stats/dashboard",
+    response_model=DashboardOut,
+    responses={k: v for k, v in FILE_RESPONSES.items() if k != 200},
+)
 def dashboard(
     session: SessionDep,
     user: CurrentUser,
-    period_from: str | None = Query(default=None, pattern=PERIOD_RE),
-    period_to: str | None = Query(default=None, pattern=PERIOD_RE),
-    region: str | None = Query(
-        default=None, pattern=r"^\d{6}$", description="a province or city inside your jurisdiction"
-    ),
-    park_id: int | None = None,
-) -> JSONResponse:
-    """Every dashboard figure in one call: KPI cards (generated, utilised, NBS rate, bulk rate vs the 57% target,
-    projected rate if open proposals are delivered, CO2 avoided, exchange deliveries) and the tables behind the
-    charts. Tonnes are decimal strings; rates are fractions (0.57) or null when nothing was generated ("no data")."""
+    period_from: str | None = PeriodFrom,
+    period_to: str | None = PeriodTo,
+    region: str | None = Region,
+    park_id: int | None = ParkId,
+) -> Any:
+    """Every dashboard figure in one call, for regulators (their province or city), park managers (their park)
+    and admins (national): KPI cards (generated, utilised, the NBS utilisation rate, the bulk rate against the
+    57% target, the projected rate if pending exchange tonnes are delivered, CO2 avoided, exchange deliveries)
+    and the tables behind the charts. `context` gives the surrounding regions' rates; those outside your
+    jurisdiction follow the public disclosure rule.
+
+    Rate = utilised ÷ (generated + prior-year stock utilised) (NBS, 综合利用率)."""
     scope, period = _scope_period(session, user, period_from, period_to, region, park_id)
-    d = service.dashboard(session, scope, period)
-    return JSONResponse(export.jsonable({"scope": _scope_json(scope, period), "kpis": d.kpis, "tables": d.tables}))
+    d = service.dashboard(session, scope, period, own=service.own_scope(session, user))
+    return {"scope": _scope_json(scope, period), "kpis": d.kpis, "tables": d.tables}
 
 
-@router.get("/stats/tables/{name}")
+@router.get("/stats/tables/{name}", response_model=TableOut, responses=FILE_RESPONSES)
 def stats_table(
-    name: str,
+    name: Annotated[str, Path(description="one of: " + ", ".join(service.TABLES))],
     session: SessionDep,
     user: CurrentUser,
-    period_from: str | None = Query(default=None, pattern=PERIOD_RE),
-    period_to: str | None = Query(default=None, pattern=PERIOD_RE),
-    region: str | None = Query(default=None, pattern=r"^\d{6}$"),
-    park_id: int | None = None,
-    format: Format = "json",
-) -> Response:
-    """One table (materials, categories, trend_month, trend_year, regions, laggards_city, laggards_park,
-    laggards_enterprise, stranded, flows) as JSON, CSV or XLSX."""
+    period_from: str | None = PeriodFrom,
+    period_to: str | None = PeriodTo,
+    region: str | None = Region,
+    park_id: int | None = ParkId,
+    format: Format = Query(default="json", description="json, csv or xlsx"),
+) -> Any:
+    """One dashboard table as JSON, CSV or XLSX: materials, categories, trend_month, trend_year, regions,
+    laggards_city, laggards_park, laggards_enterprise, stranded, flows, context."""
     scope, period = _scope_period(session, user, period_from, period_to, region, park_id)
-    rows = service.table(session, scope, period, name)
+    rows = service.table(session, scope, period, name, own=service.own_scope(session, user))
     return rows_response(rows, name, format, {"scope": _scope_json(scope, period), "table": name})
 
 
 @router.get("/stats/boundaries")
-def boundaries(level: Literal["province", "city"] = "province", province_code: str | None = None) -> JSONResponse:
-    """Simplified administrative boundaries (GeoJSON, properties adcode/name/name_en) for the choropleth maps."""
+def boundaries(
+    level: Literal["province", "city"] = "province",
+    province_code: str | None = Query(default=None, pattern=r"^\d{2}0000$"),
+) -> JSONResponse:
+    """Simplified administrative boundaries (GeoJSON, properties adcode/name/name_en) for the choropleth maps:
+    every province, or the cities of one province. Shipped in data/places; no map tiles."""
     from exchange.reference.places import boundaries_geojson
 
     return JSONResponse(boundaries_geojson(level, province_code), headers={"Cache-Control": "public, max-age=86400"})
@@ -116,19 +141,28 @@ def public_rows(table: service.PublicTable, names: dict[str, str]) -> list[dict[
     return rows
 
 
-@router.get("/public/stats")
-def public_stats(
-    session: SessionDep, year: int | None = Query(default=None, ge=2000, le=2100), format: Format = "json"
-) -> Response:
-    """Public (no login): bulk industrial solid waste by province and material, with national and provincial
-    totals. Cells from fewer than 3 enterprises or where one enterprise exceeds 85% are suppressed
-    (status "primary"), and further cells where needed so that none can be recovered from the totals
-    (status "secondary"); suppressed cells carry no figures."""
+def province_names(codes: list[str]) -> dict[str, str]:
     from exchange.reference.places import load_divisions
 
-    table = service.public_table(session, service.public_period(session, year))
     divs = load_divisions()
-    names = {p: (d.name_zh if (d := divs.get(p)) else p) for p in table.provinces}
-    rows = public_rows(table, names)
+    names = {p: (d.name_zh if (d := divs.get(p)) else p) for p in codes}
+    if service.NO_PROVINCE in names:
+        names[service.NO_PROVINCE] = "未注明地区 (no province given)"
+    return names
+
+
+@router.get("/public/stats", response_model=PublicOut, responses={200: FILE_RESPONSES[200]})
+def public_stats(
+    session: SessionDep,
+    year: int | None = Query(default=None, ge=2000, le=2100, description="default: the latest year on file"),
+    format: Format = Query(default="json", description="json, csv or xlsx"),
+) -> Any:
+    """Public (no login): bulk industrial solid waste by province and material for a calendar year, with
+    national and provincial totals. A cell from fewer than 3 enterprises or where one enterprise makes up more
+    than 85% of the generation or of the utilisation is suppressed (status "primary"), and further cells where
+    needed so that none can be worked out from the totals (status "secondary"); suppressed cells carry no
+    figures."""
+    table = service.public_table(session, service.public_period(session, year))
+    rows = public_rows(table, province_names(table.provinces))
     meta = {"period_from": table.period.start, "period_to": table.period.end, "target_rate": service.target_rate()}
     return rows_response(rows, "public-stats", format, meta)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,12 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import select
 
 from exchange.core.deps import CurrentUser, SessionDep
+from exchange.core.errors import Unprocessable
 from exchange.core.i18n import request_locale
 from exchange.parks.models import Park
 from exchange.reference.catalogue import load_catalogue
 from exchange.reference.places import load_divisions
 from exchange.stats import export, service
-from exchange.stats.api import _scope_json, public_rows
+from exchange.stats.api import _scope_json, province_names, public_rows
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,9 +48,14 @@ def dashboard_page(
 ) -> Response:
     pf, pt, rg = _none_if_blank(period_from), _none_if_blank(period_to), _none_if_blank(region)
     pk = int(park_id) if park_id and park_id.strip().isdigit() else None
+    pf = pf if pf and re.fullmatch(service.PERIOD_RE, pf) else None
+    pt = pt if pt and re.fullmatch(service.PERIOD_RE, pt) else None
+    if rg and not re.fullmatch(r"\d{6}", rg):
+        raise Unprocessable("a region is a 6-digit GB/T 2260 code", field="region")
+    own = service.own_scope(session, user)
     scope = service.scope_for(session, user, region=rg, park_id=pk)
     period = service.period_for(session, scope, pf, pt)
-    d = service.dashboard(session, scope, period)
+    d = service.dashboard(session, scope, period, own=own)
     locale = request_locale(request, request.app.state.settings.default_locale)
     params = {"period_from": period.start, "period_to": period.end}
     if rg:
@@ -60,7 +67,7 @@ def dashboard_page(
         parks_q = parks_q.where(Park.province_code == scope.code)
     elif scope.level in ("city", "park"):
         parks_q = parks_q.where(Park.city_code == scope.code)
-    parks = session.exec(parks_q.order_by(Park.name)).all() if user.role.value != "park_manager" else []
+    parks = session.exec(parks_q.order_by(Park.name)).all() if own.level != "park" else []
     data = {"scope": _scope_json(scope, period), "kpis": d.kpis, "tables": d.tables, "names": _names(locale)}
     return render_page(
         request,
@@ -75,7 +82,24 @@ def dashboard_page(
         region=rg or "",
         park_id=pk,
         scope_name=_scope_name(session, scope),
+        regions=_region_options(own),
+        own=own,
     )
+
+
+def _region_options(own: service.Scope) -> list[tuple[str, str]]:
+    """The regions a viewer may narrow to: provinces (national), the cities of their province."""
+    divs = load_divisions()
+    if own.level == "national":
+        return [(d.code, d.name_zh) for d in divs.provinces()]
+    if own.level == "province" and own.code:
+        return [(own.code, _division_name(own.code))] + [(d.code, d.name_zh) for d in divs.cities(own.code)]
+    return []
+
+
+def _division_name(code: str) -> str:
+    d = load_divisions().get(code)
+    return d.name_zh if d else code
 
 
 def _scope_name(session: Any, scope: service.Scope) -> str:
@@ -89,17 +113,28 @@ def _scope_name(session: Any, scope: service.Scope) -> str:
 
 
 def render_page(request: Request, template: str, **ctx: Any) -> Response:
+    """Both pages write the formula out, with the bulk materials and the sources from the catalogue."""
     from exchange.core.web import render
 
-    return render(request, template, target=service.target_rate(), **ctx)
+    cat = load_catalogue()
+    definition = cat.utilisation_rate_definition
+    return render(
+        request,
+        template,
+        target=service.target_rate(),
+        definition=definition,
+        bulk_materials=cat.bulk_materials(),
+        rate_source=cat.sources.get(definition.source),
+        target_source=cat.sources.get(cat.target_bulk_utilisation.source or ""),
+        **ctx,
+    )
 
 
 @router.get("/public/stats", response_class=HTMLResponse)
 def public_page(request: Request, session: SessionDep, year: str | None = Query(default=None)) -> Response:
     y = int(year) if year and year.isdigit() and 2000 <= int(year) <= 2100 else None
     table = service.public_table(session, service.public_period(session, y))
-    divs = load_divisions()
-    names = {p: (d.name_zh if (d := divs.get(p)) else p) for p in table.provinces}
+    names = province_names(table.provinces)
     locale = request_locale(request, request.app.state.settings.default_locale)
     rows = public_rows(table, names)
     data = {
@@ -109,7 +144,6 @@ def public_page(request: Request, session: SessionDep, year: str | None = Query(
         ],
         "target_rate": service.target_rate(),
     }
-    cat = load_catalogue()
     return render_page(
         request,
         "stats/public.html",
@@ -120,7 +154,4 @@ def public_page(request: Request, session: SessionDep, year: str | None = Query(
         total=service.TOTAL,
         year=table.period.start[:4],
         data_json=json.dumps(export.jsonable(data), ensure_ascii=False).replace("</", "<\\/"),
-        definition=cat.utilisation_rate_definition,
-        bulk_materials=cat.bulk_materials(),
-        source=cat.sources.get(cat.utilisation_rate_definition.source),
     )

@@ -25,13 +25,17 @@ from sqlmodel import Session
 from exchange.accounts.models import Role, User
 from exchange.core.errors import Forbidden, NotFound, Unprocessable
 from exchange.enterprises.models import Enterprise
-from exchange.ledgers.models import LedgerEntry
+from exchange.ledgers.models import LedgerEnterpriseYear, LedgerEntry, LedgerRegionMonth
+from exchange.listings.models import Listing
 from exchange.parks.models import Park
 from exchange.reference.catalogue import load_catalogue
 from exchange.stats import disclosure
-from exchange.stats.disclosure import TOTAL, CellStats, Status
+from exchange.stats.disclosure import TOTAL, CellStats, Status, breaks_primary_rule
 
 L: Any = LedgerEntry.__table__  # type: ignore[attr-defined]
+RM: Any = LedgerRegionMonth.__table__  # type: ignore[attr-defined]  # month × city × park × material sums
+EY: Any = LedgerEnterpriseYear.__table__  # type: ignore[attr-defined]  # enterprise × year × material sums
+LT: Any = Listing.__table__  # type: ignore[attr-defined]
 UTILISED = L.c.utilised_in_house_kg + L.c.sent_for_utilisation_kg
 PRIOR_UTILISED = L.c.utilised_in_house_prior_stock_kg + L.c.sent_for_utilisation_prior_stock_kg
 
@@ -95,21 +99,25 @@ def _within(inner: Scope, outer: Scope) -> bool:
     return inner.level == "park" and inner.park_id == outer.park_id
 
 
-def scope_for(session: Session, user: User, region: str | None = None, park_id: int | None = None) -> Scope:
-    """The viewer's jurisdiction, optionally narrowed to a region or park inside it (403 outside it)."""
+def own_scope(session: Session, user: User) -> Scope:
+    """The viewer's jurisdiction: the nation (admin), their province or city (regulator), their park."""
     if user.role is Role.ADMIN:
-        base = Scope("national")
-    elif user.role is Role.REGULATOR:
+        return Scope("national")
+    if user.role is Role.REGULATOR:
         if not user.region_code:
             raise Forbidden("your regulator account has no region")
-        base = region_scope(user.region_code)
-    elif user.role is Role.PARK_MANAGER:
+        return region_scope(user.region_code)
+    if user.role is Role.PARK_MANAGER:
         if user.park_id is None:
             raise Forbidden("your account is not linked to a park")
         park = session.get(Park, user.park_id)
-        base = Scope("park", park.city_code if park else None, user.park_id)
-    else:
-        raise Forbidden("statistics are for regulators, park managers and admins; see /public/stats")
+        return Scope("park", park.city_code if park else None, user.park_id)
+    raise Forbidden("statistics are for regulators, park managers and admins; see /public/stats")
+
+
+def scope_for(session: Session, user: User, region: str | None = None, park_id: int | None = None) -> Scope:
+    """The viewer's jurisdiction, optionally narrowed to a region or park inside it (403 outside it)."""
+    base = own_scope(session, user)
     wanted = base
     if park_id is not None:
         park = session.get(Park, park_id)
@@ -133,8 +141,12 @@ class Period:
     start: str  # YYYY-MM, inclusive
     end: str  # YYYY-MM, inclusive
 
-    def clauses(self) -> list[Any]:
-        return [L.c.period >= self.start, L.c.period <= self.end]
+    def clauses(self, table: Any) -> list[Any]:
+        return [table.c.period >= self.start, table.c.period <= self.end]
+
+    @property
+    def whole_years(self) -> bool:
+        return self.start.endswith("-01") and self.end.endswith("-12")
 
     @property
     def first_day(self) -> date:
@@ -152,7 +164,7 @@ def period_for(session: Session, scope: Scope, start: str | None, end: str | Non
         if start > end:
             raise Unprocessable("the period starts after it ends", field="period_from")
         return Period(start, end)
-    latest = session.execute(sa.select(sa.func.max(L.c.period)).where(*scope.clauses(L))).scalar_one()
+    latest = session.execute(sa.select(sa.func.max(RM.c.period)).where(*scope.clauses(RM))).scalar_one()
     year = (latest or f"{date.today().year}-01")[:4]
     return Period(start or f"{year}-01", end or f"{year}-12")
 
@@ -168,11 +180,14 @@ class Figures:
     disposed_kg: int = 0
     stored_kg: int = 0
     dumped_kg: int = 0
-    n_enterprises: int = 0
 
     @property
     def denominator_kg(self) -> int:
         return self.generated_kg + self.prior_utilised_kg
+
+    @property
+    def not_utilised_kg(self) -> int:
+        return self.stored_kg + self.disposed_kg + self.dumped_kg
 
     @property
     def rate(self) -> float | None:
@@ -183,66 +198,82 @@ class Figures:
             "generated_t": tonnes(self.generated_kg),
             "utilised_t": tonnes(self.utilised_kg),
             "prior_stock_utilised_t": tonnes(self.prior_utilised_kg),
-            "not_utilised_t": tonnes(self.stored_kg + self.disposed_kg + self.dumped_kg),
+            "not_utilised_t": tonnes(self.not_utilised_kg),
             "utilisation_rate": None if self.rate is None else round(self.rate, 4),
-            "enterprises": self.n_enterprises,
         }
 
 
-SUMS = (
-    sa.func.coalesce(sa.func.sum(L.c.generated_kg), 0),
-    sa.func.coalesce(sa.func.sum(UTILISED), 0),
-    sa.func.coalesce(sa.func.sum(PRIOR_UTILISED), 0),
-    sa.func.coalesce(sa.func.sum(L.c.disposed_kg - L.c.disposed_prior_stock_kg), 0),
-    sa.func.coalesce(sa.func.sum(L.c.stored_kg), 0),
-    sa.func.coalesce(sa.func.sum(L.c.dumped_kg), 0),
-    sa.func.count(sa.distinct(L.c.enterprise_id)),
-)
+def _sums(t: Any) -> tuple[Any, ...]:
+    return tuple(
+        sa.func.coalesce(sa.func.sum(t.c[c]), 0)
+        for c in ("generated_kg", "utilised_kg", "prior_utilised_kg", "disposed_kg", "stored_kg", "dumped_kg")
+    )
 
 
 def _figures(row: Sequence[Any]) -> Figures:
     return Figures(*(int(v or 0) for v in row))
 
 
+def hazardous_codes() -> list[str]:
+    return [m.code for m in load_catalogue().materials if m.hazardous]
+
+
 def _grouped(
-    session: Session, scope: Scope, period: Period, keys: Sequence[Any], *, bulk_only: bool = False
+    session: Session,
+    scope: Scope,
+    period: Period | None,
+    keys: Sequence[str],
+    *,
+    bulk_only: bool = False,
+    general_only: bool = False,
 ) -> list[tuple[tuple[Any, ...], Figures]]:
-    where = [*scope.clauses(L), *period.clauses()]
+    """One GROUP BY over the month × city × park × material summary (None: every month on file).
+
+    `general_only` leaves hazardous wastes out: the NBS rate is that of general industrial solid waste."""
+    where = [*scope.clauses(RM)]
+    if period is not None:
+        where += period.clauses(RM)
     if bulk_only:
-        where.append(L.c.counts_toward_bulk_target.is_(True))
-    stmt = sa.select(*keys, *SUMS).where(*where)
-    if keys:
-        stmt = stmt.group_by(*keys)
+        where.append(RM.c.counts_toward_bulk_target.is_(True))
+    if general_only:
+        where.append(RM.c.material_code.not_in(hazardous_codes()))
+    key_cols = [RM.c[k] for k in keys]
+    stmt = sa.select(*key_cols, *_sums(RM)).where(*where)
+    if key_cols:
+        stmt = stmt.group_by(*key_cols)
     n = len(keys)
     return [(tuple(r[:n]), _figures(r[n:])) for r in session.execute(stmt)]
 
 
-def totals(session: Session, scope: Scope, period: Period, *, bulk_only: bool = False) -> Figures:
-    rows = _grouped(session, scope, period, [], bulk_only=bulk_only)
+def totals(
+    session: Session, scope: Scope, period: Period, *, bulk_only: bool = False, general_only: bool = True
+) -> Figures:
+    """General industrial solid waste (hazardous wastes excluded), or its bulk part."""
+    rows = _grouped(session, scope, period, [], bulk_only=bulk_only, general_only=general_only)
     return rows[0][1] if rows else Figures()
 
 
+def _material_names(code: str) -> dict[str, Any]:
+    m = load_catalogue().find(code)
+    return {
+        "material_code": code,
+        "material_zh": m.name_zh if m else code,
+        "material_en": m.name_en if m else code,
+        "bulk": bool(m and m.counts_toward_bulk_target),
+        "hazardous": bool(m and m.hazardous),
+    }
+
+
 def by_material(session: Session, scope: Scope, period: Period) -> list[dict[str, Any]]:
-    cat = load_catalogue()
-    out = []
-    for (code,), f in _grouped(session, scope, period, [L.c.material_code]):
-        m = cat.find(code)
-        out.append(
-            {
-                "material_code": code,
-                "material_zh": m.name_zh if m else code,
-                "material_en": m.name_en if m else code,
-                "bulk": bool(m and m.counts_toward_bulk_target),
-                **f.as_row(),
-            }
-        )
-    return sorted(out, key=lambda r: -r["generated_t"])
+    rows = _grouped(session, scope, period, ["material_code"])
+    out = [{**_material_names(code), **f.as_row()} for (code,), f in rows]
+    return sorted(out, key=lambda r: (-r["generated_t"], r["material_code"]))
 
 
 def by_category(session: Session, scope: Scope, period: Period) -> list[dict[str, Any]]:
-    rows = _grouped(session, scope, period, [L.c.category, L.c.counts_toward_bulk_target])
+    rows = _grouped(session, scope, period, ["category", "counts_toward_bulk_target"])
     out = [{"category": c, "bulk": bool(b), **f.as_row()} for (c, b), f in rows]
-    return sorted(out, key=lambda r: (not r["bulk"], -r["generated_t"]))
+    return sorted(out, key=lambda r: (not r["bulk"], -r["generated_t"], r["category"]))
 
 
 def trend(
@@ -250,10 +281,9 @@ def trend(
 ) -> list[dict[str, Any]]:
     """The rate by month within the period, or by year over every year on file."""
     if granularity == "month":
-        rows = _grouped(session, scope, period, [L.c.period], bulk_only=bulk_only)
+        rows = _grouped(session, scope, period, ["period"], bulk_only=bulk_only)
     else:
-        everything = Period("0000-01", "9999-12")
-        rows = _grouped(session, scope, everything, [L.c.year], bulk_only=bulk_only)
+        rows = _grouped(session, scope, None, ["year"], bulk_only=bulk_only)
     target = target_rate()
     out = [{"period": str(k), **f.as_row(), "target_rate": target} for (k,), f in rows]
     return sorted(out, key=lambda r: r["period"])
@@ -263,11 +293,11 @@ def by_region(session: Session, scope: Scope, period: Period, *, bulk_only: bool
     """For the choropleth: provinces (national scope) or cities (within a province, city or park)."""
     from exchange.reference.places import load_divisions
 
-    key = L.c.province_code if scope.map_level == "province" else L.c.city_code
+    key = "province_code" if scope.map_level == "province" else "city_code"
     divs = load_divisions()
     out = []
     for (code,), f in _grouped(session, scope, period, [key], bulk_only=bulk_only):
-        if code is None:
+        if not code:
             continue
         d = divs.get(code)
         out.append(
@@ -281,17 +311,77 @@ def by_region(session: Session, scope: Scope, period: Period, *, bulk_only: bool
     return sorted(out, key=lambda r: r["region_code"])
 
 
+# ---------------------------------------------------------------- per-enterprise figures
+
+
+@dataclass(frozen=True)
+class EnterpriseSource:
+    """Where per-enterprise sums come from: the enterprise × year summary for whole calendar years (the default
+    and the public page), else the ledger rows themselves (any months, slower at national scale)."""
+
+    table: Any
+    where: list[Any]
+    generated: Any
+    utilised: Any
+    prior: Any
+
+    def col(self, name: str) -> Any:
+        if self.table is L and name in ("province_code", "city_code"):
+            return sa.func.coalesce(L.c[name], "")
+        if self.table is L and name == "park_id":
+            return sa.func.coalesce(L.c.park_id, 0)
+        return self.table.c[name]
+
+
+def enterprise_source(period: Period) -> EnterpriseSource:
+    if period.whole_years:
+        return EnterpriseSource(
+            EY,
+            [EY.c.year >= int(period.start[:4]), EY.c.year <= int(period.end[:4])],
+            EY.c.generated_kg,
+            EY.c.utilised_kg,
+            EY.c.prior_utilised_kg,
+        )
+    return EnterpriseSource(L, period.clauses(L), L.c.generated_kg, UTILISED, PRIOR_UTILISED)
+
+
+def enterprise_count(session: Session, scope: Scope, period: Period) -> int:
+    src = enterprise_source(period)
+    stmt = sa.select(sa.func.count(sa.distinct(src.col("enterprise_id")))).where(*src.where, *scope.clauses(src.table))
+    return int(session.execute(stmt).scalar_one())
+
+
+def _per_enterprise_bulk(session: Session, scope: Scope, period: Period) -> list[tuple[int, Figures]]:
+    src = enterprise_source(period)
+    eid = src.col("enterprise_id")
+    stmt = (
+        sa.select(
+            eid,
+            sa.func.coalesce(sa.func.sum(src.generated), 0),
+            sa.func.coalesce(sa.func.sum(src.utilised), 0),
+            sa.func.coalesce(sa.func.sum(src.prior), 0),
+        )
+        .where(*src.where, *scope.clauses(src.table), src.col("counts_toward_bulk_target").is_(True))
+        .group_by(eid)
+    )
+    return [(int(e), Figures(int(g), int(u), int(p))) for e, g, u, p in session.execute(stmt)]
+
+
 def laggards(
     session: Session, scope: Scope, period: Period, level: Literal["city", "park", "enterprise"], limit: int = 20
 ) -> list[dict[str, Any]]:
     """Bulk solid waste: who is furthest below the target (lowest rate first), with the tonnes short of it."""
-    key = {"city": L.c.city_code, "park": L.c.park_id, "enterprise": L.c.enterprise_id}[level]
-    rows = [(k, f) for (k,), f in _grouped(session, scope, period, [key], bulk_only=True) if k is not None]
+    rows: list[tuple[Any, Figures]]
+    if level == "enterprise":
+        rows = _per_enterprise_bulk(session, scope, period)
+    else:
+        key = {"city": "city_code", "park": "park_id"}[level]
+        rows = [(k, f) for (k,), f in _grouped(session, scope, period, [key], bulk_only=True) if k]
     target = target_rate()
-    rows = [(k, f) for k, f in rows if f.rate is not None and f.rate < target]
-    rows.sort(key=lambda kf: (kf[1].rate, -kf[1].denominator_kg))
-    rows = rows[:limit]
-    names = _names(session, level, [k for k, _ in rows])
+    below = [(k, f) for k, f in rows if f.rate is not None and f.rate < target]
+    below.sort(key=lambda kf: (kf[1].rate, -kf[1].denominator_kg, str(kf[0])))
+    below = below[:limit]
+    names = _names(session, level, [k for k, _ in below])
     return [
         {
             "level": level,
@@ -300,7 +390,7 @@ def laggards(
             **f.as_row(),
             "shortfall_t": tonnes(max(0, round(target * f.denominator_kg) - f.utilised_kg)),
         }
-        for k, f in rows
+        for k, f in below
     ]
 
 
@@ -309,10 +399,10 @@ def _names(session: Session, level: str, keys: list[Any]) -> dict[Any, str]:
         return {}
     if level == "enterprise":
         ent: Any = Enterprise
-        return dict(session.execute(sa.select(ent.id, ent.name).where(ent.id.in_(keys))).tuples().all())
+        return {i: n for i, n in session.execute(sa.select(ent.id, ent.name).where(ent.id.in_(keys)))}
     if level == "park":
         park: Any = Park
-        return dict(session.execute(sa.select(park.id, park.name).where(park.id.in_(keys))).tuples().all())
+        return {i: n for i, n in session.execute(sa.select(park.id, park.name).where(park.id.in_(keys)))}
     from exchange.reference.places import load_divisions
 
     divs = load_divisions()
@@ -323,40 +413,37 @@ def _names(session: Session, level: str, keys: list[Any]) -> dict[Any, str]:
     return out
 
 
-def stranded(session: Session, scope: Scope, period: Period, limit: int = 15) -> list[dict[str, Any]]:
-    """Materials generated but not utilised (stored, disposed, dumped), with open supply still unallocated."""
-    cat = load_catalogue()
-    open_supply: dict[str, int] = {}
-    try:
-        from exchange.listings.models import Listing, ListingKind, ListingStatus
+def stranded(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    limit: int = 15,
+    materials: Sequence[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Materials generated but not utilised (stored, disposed, dumped), with open supply still unallocated.
 
-        lt: Any = Listing.__table__  # type: ignore[attr-defined]
-        stmt = (
-            sa.select(lt.c.material_code, sa.func.sum(lt.c.quantity_kg - lt.c.allocated_kg))
-            .where(lt.c.kind == ListingKind.SUPPLY, lt.c.status == ListingStatus.OPEN, *scope.clauses(lt))
-            .group_by(lt.c.material_code)
-        )
-        open_supply = {code: int(kg or 0) for code, kg in session.execute(stmt)}
-    except ImportError:  # pragma: no cover - listings are part of the platform
-        pass
-    out = []
-    for (code,), f in _grouped(session, scope, period, [L.c.material_code]):
-        left = f.stored_kg + f.disposed_kg + f.dumped_kg
-        if left <= 0:
-            continue
-        m = cat.find(code)
-        out.append(
-            {
-                "material_code": code,
-                "material_zh": m.name_zh if m else code,
-                "material_en": m.name_en if m else code,
-                "not_utilised_t": tonnes(left),
-                "generated_t": tonnes(f.generated_kg),
-                "utilisation_rate": None if f.rate is None else round(f.rate, 4),
-                "open_supply_unallocated_t": tonnes(open_supply.get(code, 0)),
-            }
-        )
-    out.sort(key=lambda r: -r["not_utilised_t"])
+    `materials` (the by_material rows, when the caller has them) saves the second GROUP BY."""
+    from exchange.listings.models import ListingKind, ListingStatus
+
+    rows = list(materials) if materials is not None else by_material(session, scope, period)
+    stmt = (
+        sa.select(LT.c.material_code, sa.func.sum(LT.c.quantity_kg - LT.c.allocated_kg))
+        .where(LT.c.kind == ListingKind.SUPPLY, LT.c.status == ListingStatus.OPEN, *scope.clauses(LT))
+        .group_by(LT.c.material_code)
+    )
+    open_supply = {code: int(kg or 0) for code, kg in session.execute(stmt)}
+    out = [
+        {
+            **{k: r[k] for k in ("material_code", "material_zh", "material_en", "bulk", "hazardous")},
+            "not_utilised_t": r["not_utilised_t"],
+            "generated_t": r["generated_t"],
+            "utilisation_rate": r["utilisation_rate"],
+            "open_supply_unallocated_t": tonnes(open_supply.get(r["material_code"], 0)),
+        }
+        for r in rows
+        if r["not_utilised_t"] > 0
+    ]
+    out.sort(key=lambda r: (-r["not_utilised_t"], r["material_code"]))
     return out[:limit]
 
 
@@ -374,75 +461,85 @@ def co2_avoided_t(material_rows: Sequence[dict[str, Any]]) -> Decimal:
 # ---------------------------------------------------------------- the exchange's contribution
 
 
-def _rounds() -> tuple[Any, Any, Any] | None:
+def _rounds() -> Any | None:
+    """The matching rounds' models, when that package is installed (the statistics work without it)."""
     try:
         from exchange.rounds import models as rm
-    except ImportError:
+    except ImportError:  # pragma: no cover - rounds are part of the platform
         return None
-    return getattr(rm, "Agreement", None), getattr(rm, "Delivery", None), getattr(rm, "Proposal", None)
-
-
-def _ent_scope(scope: Scope, ent: Any) -> list[Any]:
-    return scope.clauses(ent)
+    if not all(hasattr(rm, n) for n in ("Agreement", "Delivery", "Proposal")):  # pragma: no cover
+        return None
+    return rm
 
 
 def exchange_contribution(session: Session, scope: Scope, period: Period) -> dict[str, Any]:
-    """Tonnes delivered through agreements (supplier in scope, delivered in the period) and open proposals."""
-    models = _rounds()
-    delivered_kg = delivered_bulk_kg = open_kg = open_bulk_kg = 0
-    available = False
-    if models is not None and models[0] is not None and models[1] is not None:
-        agreement: Any = models[0].__table__
-        delivery: Any = models[1].__table__
-        proposal: Any = models[2].__table__ if models[2] is not None else None
-        ent = Enterprise.__table__.alias("supplier")  # type: ignore[attr-defined]
-        bulk_codes = [m.code for m in load_catalogue().bulk_materials()]
-        is_bulk = sa.case((agreement.c.material_code.in_(bulk_codes), delivery.c.quantity_kg), else_=0)
-        stmt = (
-            sa.select(
-                sa.func.coalesce(sa.func.sum(delivery.c.quantity_kg), 0), sa.func.coalesce(sa.func.sum(is_bulk), 0)
-            )
-            .select_from(delivery.join(agreement, agreement.c.id == delivery.c.agreement_id))
-            .join(ent, ent.c.id == agreement.c.supplier_enterprise_id)
-            .where(
-                delivery.c.delivered_on >= period.first_day,
-                delivery.c.delivered_on < period.day_after,
-                *_ent_scope(scope, ent),
-            )
-        )
-        delivered_kg, delivered_bulk_kg = (int(v) for v in session.execute(stmt).one())
-        available = True
-        if proposal is not None and {"quantity_kg", "material_code", "state"} <= set(proposal.c.keys()):
-            supplier_col = next(
-                (proposal.c[c] for c in ("supplier_enterprise_id", "supply_enterprise_id") if c in proposal.c), None
-            )
-            if supplier_col is not None:
-                pbulk = sa.case((proposal.c.material_code.in_(bulk_codes), proposal.c.quantity_kg), else_=0)
-                pstmt = (
-                    sa.select(
-                        sa.func.coalesce(sa.func.sum(proposal.c.quantity_kg), 0),
-                        sa.func.coalesce(sa.func.sum(pbulk), 0),
-                    )
-                    .select_from(proposal.join(ent, ent.c.id == supplier_col))
-                    .where(sa.cast(proposal.c.state, sa.String) == "open", *_ent_scope(scope, ent))
-                )
-                open_kg, open_bulk_kg = (int(v) for v in session.execute(pstmt).one())
-    return {
-        "available": available,
-        "delivered_t": tonnes(delivered_kg),
-        "delivered_bulk_t": tonnes(delivered_bulk_kg),
-        "open_proposals_t": tonnes(open_kg),
-        "open_proposals_bulk_t": tonnes(open_bulk_kg),
-        "_open_bulk_kg": open_bulk_kg,
+    """What the exchange adds: tonnes delivered through agreements in the period (supplier in scope), and the
+    tonnes still to come, i.e. open proposals plus what active agreements have not delivered yet."""
+    rm = _rounds()
+    out = {
+        "available": rm is not None,
+        "delivered_t": tonnes(0),
+        "delivered_bulk_t": tonnes(0),
+        "open_proposals_t": tonnes(0),
+        "open_proposals_bulk_t": tonnes(0),
+        "agreed_undelivered_t": tonnes(0),
+        "agreed_undelivered_bulk_t": tonnes(0),
+        "_pending_bulk_kg": 0,
     }
+    if rm is None:
+        return out
+    agreement: Any = rm.Agreement.__table__
+    delivery: Any = rm.Delivery.__table__
+    proposal: Any = rm.Proposal.__table__
+    sup = Enterprise.__table__.alias("supplier")  # type: ignore[attr-defined]
+    bulk_codes = [m.code for m in load_catalogue().bulk_materials()]
+
+    def both(qty: Any, material: Any) -> tuple[Any, Any]:
+        bulk = sa.case((material.in_(bulk_codes), qty), else_=0)
+        return sa.func.coalesce(sa.func.sum(qty), 0), sa.func.coalesce(sa.func.sum(bulk), 0)
+
+    delivered = (
+        sa.select(*both(delivery.c.quantity_kg, agreement.c.material_code))
+        .select_from(delivery.join(agreement, agreement.c.id == delivery.c.agreement_id))
+        .join(sup, sup.c.id == agreement.c.supplier_enterprise_id)
+        .where(
+            delivery.c.delivered_on >= period.first_day,
+            delivery.c.delivered_on < period.day_after,
+            *scope.clauses(sup),
+        )
+    )
+    open_ = (
+        sa.select(*both(proposal.c.quantity_kg, proposal.c.material_code))
+        .select_from(proposal.join(sup, sup.c.id == proposal.c.supplier_enterprise_id))
+        .where(proposal.c.state == rm.ProposalState.OPEN, *scope.clauses(sup))
+    )
+    agreed = (
+        sa.select(*both(agreement.c.quantity_kg - agreement.c.delivered_kg, agreement.c.material_code))
+        .select_from(agreement.join(sup, sup.c.id == agreement.c.supplier_enterprise_id))
+        .where(agreement.c.state == rm.AgreementState.ACTIVE, *scope.clauses(sup))
+    )
+    d_all, d_bulk = (int(v) for v in session.execute(delivered).one())
+    o_all, o_bulk = (int(v) for v in session.execute(open_).one())
+    a_all, a_bulk = (int(v) for v in session.execute(agreed).one())
+    out.update(
+        delivered_t=tonnes(d_all),
+        delivered_bulk_t=tonnes(d_bulk),
+        open_proposals_t=tonnes(o_all),
+        open_proposals_bulk_t=tonnes(o_bulk),
+        agreed_undelivered_t=tonnes(a_all),
+        agreed_undelivered_bulk_t=tonnes(a_bulk),
+        _pending_bulk_kg=o_bulk + a_bulk,
+    )
+    return out
 
 
 def flows(session: Session, scope: Scope, period: Period) -> list[dict[str, Any]]:
     """Sankey links: producing industry → consuming industry, tonnes delivered through agreements in the period."""
-    models = _rounds()
-    if models is None or models[0] is None or models[1] is None:
+    rm = _rounds()
+    if rm is None:
         return []
-    agreement, delivery = models[0].__table__, models[1].__table__
+    agreement: Any = rm.Agreement.__table__
+    delivery: Any = rm.Delivery.__table__
     sup = Enterprise.__table__.alias("supplier")  # type: ignore[attr-defined]
     con = Enterprise.__table__.alias("consumer")  # type: ignore[attr-defined]
     stmt = (
@@ -457,15 +554,107 @@ def flows(session: Session, scope: Scope, period: Period) -> list[dict[str, Any]
     )
     cat = load_catalogue()
 
-    def name(code: str) -> str:
+    def names(code: str) -> tuple[str, str]:
         ind = cat.industry(code)
-        return ind.name_zh if ind else code
+        return (ind.name_zh, ind.name_en) if ind else (code, code)
 
-    return [
-        {"source": code_a, "target": code_b, "source_zh": name(code_a), "target_zh": name(code_b), "tonnes": tonnes(kg)}
-        for code_a, code_b, kg in session.execute(stmt)
-        if kg
-    ]
+    out = []
+    for source, target, kg in session.execute(stmt):
+        if not kg:
+            continue
+        (s_zh, s_en), (t_zh, t_en) = names(source), names(target)
+        out.append(
+            {
+                "source": source,
+                "target": target,
+                "source_zh": s_zh,
+                "source_en": s_en,
+                "target_zh": t_zh,
+                "target_en": t_en,
+                "tonnes": tonnes(kg),
+            }
+        )
+    return sorted(out, key=lambda r: (-r["tonnes"], r["source"], r["target"]))
+
+
+# ---------------------------------------------------------------- figures outside the viewer's jurisdiction
+
+
+def _outside_stats(session: Session, outer: Scope, inner: Scope, period: Period) -> CellStats:
+    """Disclosure statistics of (outer minus inner), bulk only: what publishing the outer figure to someone who
+    knows the inner one gives away."""
+    src = enterprise_source(period)
+    inside = sa.and_(*inner.clauses(src.table)) if inner.level != "national" else sa.true()
+    per = (
+        sa.select(
+            src.col("enterprise_id").label("e"),
+            sa.func.sum(src.generated).label("g"),
+            sa.func.sum(src.utilised).label("u"),
+        )
+        .where(
+            *src.where,
+            *outer.clauses(src.table),
+            src.col("counts_toward_bulk_target").is_(True),
+            sa.not_(inside),
+        )
+        .group_by(src.col("enterprise_id"))
+        .subquery()
+    )
+    n, g, max_g, u, max_u = session.execute(
+        sa.select(
+            sa.func.count(), sa.func.sum(per.c.g), sa.func.max(per.c.g), sa.func.sum(per.c.u), sa.func.max(per.c.u)
+        )
+    ).one()
+    return CellStats(int(n or 0), int(g or 0), int(max_g or 0), int(u or 0), int(max_u or 0))
+
+
+def _chain(scope: Scope) -> list[Scope]:
+    """The regions around a scope, innermost first: its city (for a park), its province, the nation."""
+    out: list[Scope] = []
+    if scope.level == "park" and scope.code:
+        out.append(Scope("city", scope.code))
+    if scope.level in ("park", "city") and scope.code:
+        out.append(Scope("province", scope.code[:2] + "0000"))
+    if scope.level != "national":
+        out.append(Scope("national"))
+    return out
+
+
+def context_figures(session: Session, viewed: Scope, own: Scope, period: Period) -> list[dict[str, Any]]:
+    """The bulk rate of the regions around the viewed scope, for comparison. A region inside the viewer's own
+    jurisdiction is shown as is; one outside it is published only if what it adds to the last figure the viewer
+    can already see (their jurisdiction, then each published ring) passes the disclosure rule, so that no
+    enterprise outside the jurisdiction can be inferred by subtraction."""
+    from exchange.reference.places import load_divisions
+
+    divs = load_divisions()
+    known = own  # the largest region whose figure the viewer knows exactly
+    out: list[dict[str, Any]] = []
+    for region in _chain(viewed):
+        f = totals(session, region, period, bulk_only=True)
+        inside = _within(region, own)
+        status = Status.PUBLISHED
+        if not inside:
+            if known.level == "national" or breaks_primary_rule(_outside_stats(session, region, known, period)):
+                status = Status.PRIMARY
+            else:
+                known = region
+        d = divs.find(region.code or "")
+        row: dict[str, Any] = {
+            "level": region.level,
+            "region_code": region.code or "",
+            "name_zh": d.name_zh if d else "全国",
+            "name_en": d.name_en if d else "China",
+            "inside_jurisdiction": inside,
+            "status": status.value,
+        }
+        if status is Status.PUBLISHED:
+            row.update(generated_t=tonnes(f.generated_kg), utilised_t=tonnes(f.utilised_kg))
+            row["utilisation_rate"] = None if f.rate is None else round(f.rate, 4)
+        else:
+            row.update(generated_t=None, utilised_t=None, utilisation_rate=None)
+        out.append(row)
+    return out
 
 
 # ---------------------------------------------------------------- the dashboard
@@ -479,13 +668,14 @@ class Dashboard:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def dashboard(session: Session, scope: Scope, period: Period) -> Dashboard:
+def dashboard(session: Session, scope: Scope, period: Period, own: Scope | None = None) -> Dashboard:
+    """Every figure of the dashboard; `own` is the viewer's jurisdiction (defaults to the viewed scope)."""
     all_f = totals(session, scope, period)
     bulk_f = totals(session, scope, period, bulk_only=True)
     materials = by_material(session, scope, period)
     contribution = exchange_contribution(session, scope, period)
-    open_bulk_kg = contribution.pop("_open_bulk_kg")
-    projected = rate(bulk_f.utilised_kg + open_bulk_kg, bulk_f.denominator_kg) if contribution["available"] else None
+    pending_bulk_kg = contribution.pop("_pending_bulk_kg")
+    projected = rate(bulk_f.utilised_kg + pending_bulk_kg, bulk_f.denominator_kg) if contribution["available"] else None
     kpis = {
         "generated_t": tonnes(all_f.generated_kg),
         "utilised_t": tonnes(all_f.utilised_kg),
@@ -496,7 +686,7 @@ def dashboard(session: Session, scope: Scope, period: Period) -> Dashboard:
         "target_rate": target_rate(),
         "projected_bulk_rate": projected,
         "co2_avoided_t": co2_avoided_t(materials),
-        "enterprises": all_f.n_enterprises,
+        "enterprises": enterprise_count(session, scope, period),
         **contribution,
     }
     tables = {
@@ -508,8 +698,9 @@ def dashboard(session: Session, scope: Scope, period: Period) -> Dashboard:
         "laggards_city": laggards(session, scope, period, "city") if scope.level in ("national", "province") else [],
         "laggards_park": laggards(session, scope, period, "park") if scope.level != "park" else [],
         "laggards_enterprise": laggards(session, scope, period, "enterprise"),
-        "stranded": stranded(session, scope, period),
+        "stranded": stranded(session, scope, period, materials=materials),
         "flows": flows(session, scope, period),
+        "context": context_figures(session, scope, own or scope, period),
     }
     return Dashboard(scope, period, kpis, tables)
 
@@ -525,10 +716,11 @@ TABLES = (
     "laggards_enterprise",
     "stranded",
     "flows",
+    "context",
 )
 
 
-def table(session: Session, scope: Scope, period: Period, name: str) -> list[dict[str, Any]]:
+def table(session: Session, scope: Scope, period: Period, name: str, own: Scope | None = None) -> list[dict[str, Any]]:
     """One of the dashboard's tables by name (for the API and the CSV/XLSX exports)."""
     match name:
         case "materials":
@@ -547,31 +739,33 @@ def table(session: Session, scope: Scope, period: Period, name: str) -> list[dic
             return stranded(session, scope, period)
         case "flows":
             return flows(session, scope, period)
+        case "context":
+            return context_figures(session, scope, own or scope, period)
     raise NotFound(f"no statistics table {name!r}; choose one of {', '.join(TABLES)}")
 
 
 # ---------------------------------------------------------------- public statistics with disclosure control
 
 
-def _cell_stats(session: Session, period: Period, keys: Sequence[Any]) -> dict[tuple[Any, ...], tuple[CellStats, int]]:
+def _cell_stats(session: Session, period: Period, keys: Sequence[str]) -> dict[tuple[Any, ...], tuple[CellStats, int]]:
     """Per cell (bulk only): enterprise count, the largest single enterprise's generation and utilisation, and
     the prior-year stock utilised (for the rate's denominator). Two GROUP BYs in one statement."""
-    where = [*period.clauses(), L.c.counts_toward_bulk_target.is_(True)]
+    src = enterprise_source(period)
+    key_cols = [src.col(k).label(k) for k in keys]
     inner = (
         sa.select(
-            *keys,
-            L.c.enterprise_id,
-            sa.func.sum(L.c.generated_kg).label("g"),
-            sa.func.sum(UTILISED).label("u"),
-            sa.func.sum(PRIOR_UTILISED).label("p"),
+            *key_cols,
+            src.col("enterprise_id").label("e"),
+            sa.func.sum(src.generated).label("g"),
+            sa.func.sum(src.utilised).label("u"),
+            sa.func.sum(src.prior).label("p"),
         )
-        .where(*where)
-        .group_by(*keys, L.c.enterprise_id)
+        .where(*src.where, src.col("counts_toward_bulk_target").is_(True))
+        .group_by(*(src.col(k) for k in keys), src.col("enterprise_id"))
         .subquery()
     )
-    names = [k.name for k in keys]
     outer = sa.select(
-        *(inner.c[n] for n in names),
+        *(inner.c[k] for k in keys),
         sa.func.count(),
         sa.func.sum(inner.c.g),
         sa.func.max(inner.c.g),
@@ -579,10 +773,10 @@ def _cell_stats(session: Session, period: Period, keys: Sequence[Any]) -> dict[t
         sa.func.max(inner.c.u),
         sa.func.sum(inner.c.p),
     )
-    if names:
-        outer = outer.group_by(*(inner.c[n] for n in names))
+    if keys:
+        outer = outer.group_by(*(inner.c[k] for k in keys))
     out: dict[tuple[Any, ...], tuple[CellStats, int]] = {}
-    n = len(names)
+    n = len(keys)
     for r in session.execute(outer):
         if not r[n]:
             continue
@@ -599,25 +793,27 @@ class PublicTable:
     cells: dict[tuple[str, str], dict[str, Any]]  # (province or TOTAL, material or TOTAL) → published cell
 
 
+NO_PROVINCE = "000000"  # the public table's row for enterprises registered without a province
+
+
 def public_table(session: Session, period: Period) -> PublicTable:
-    """Bulk industrial solid waste by province × material with national and provincial totals, protected."""
-    interior = _cell_stats(session, period, [L.c.province_code, L.c.material_code])
-    rows_tot = _cell_stats(session, period, [L.c.province_code])
-    cols_tot = _cell_stats(session, period, [L.c.material_code])
+    """Bulk industrial solid waste by province × material with national and provincial totals, protected.
+    Enterprises without a province form a row of their own, so the provinces add up to the national row."""
+    interior = _cell_stats(session, period, ["province_code", "material_code"])
+    rows_tot = _cell_stats(session, period, ["province_code"])
+    cols_tot = _cell_stats(session, period, ["material_code"])
     grand = _cell_stats(session, period, [])
-    provinces = sorted({p for p, _ in interior if p is not None})
-    materials = sorted({m for _, m in interior})
     cells: dict[tuple[Any, Any], tuple[CellStats, int]] = {}
     for (p, m), v in interior.items():
-        if p is not None:
-            cells[(p, m)] = v
+        cells[(p or NO_PROVINCE, m)] = v
     for (p,), v in rows_tot.items():
-        if p is not None:
-            cells[(p, TOTAL)] = v
+        cells[(p or NO_PROVINCE, TOTAL)] = v
     for (m,), v in cols_tot.items():
         cells[(TOTAL, m)] = v
     if () in grand:
         cells[(TOTAL, TOTAL)] = grand[()]
+    provinces = sorted({p for p, m in cells if p != TOTAL})
+    materials = sorted({m for p, m in cells if m != TOTAL})
     status = disclosure.suppress({k: v[0] for k, v in cells.items()}, list(provinces), list(materials))
     published: dict[tuple[str, str], dict[str, Any]] = {}
     for key, st in status.items():
@@ -636,6 +832,6 @@ def public_table(session: Session, period: Period) -> PublicTable:
 
 def public_period(session: Session, year: int | None) -> Period:
     if year is None:
-        latest = session.execute(sa.select(sa.func.max(L.c.period))).scalar_one()
-        year = int((latest or str(date.today().year))[:4])
+        latest = session.execute(sa.select(sa.func.max(RM.c.year))).scalar_one()
+        year = int(latest or date.today().year)
     return Period(f"{year}-01", f"{year}-12")
