@@ -99,4 +99,13 @@ def require_roles(*roles: Role):  # noqa: ANN201 - returns a FastAPI dependency
 
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 ManagerOrAdmin = Annotated[User, Depends(require_roles(Role.PARK_MANAGER, Role.ADMIN))]
-EnterpriseMember = Annotated[User, Depends(require_roles(Role.ENTERPRISE))]
+
+
+def require_enterprise_member(user: Annotated[User, Depends(require_roles(Role.ENTERPRISE))]) -> User:
+    """An enterprise account that belongs to an enterprise: a fresh sign-up has the role but no enterprise yet."""
+    if user.enterprise_id is None:
+        raise Forbidden("your account is not linked to an enterprise yet; register your enterprise first")
+    return user
+
+
+EnterpriseMember = Annotated[User, Depends(require_enterprise_member)]

@@ -384,6 +384,12 @@ def _geocode(text: str, settings: Settings | None) -> Location | None:
     return Location(point.lat, point.lon, text, point.province_code, point.city_code, point.county_code)
 
 
+def geocode_place(text: str, settings: Settings | None) -> Location | None:
+    """A place name or address → its point and division codes (online geocoder if configured, else offline)."""
+    text = text.strip()
+    return _geocode(text, settings) if text else None
+
+
 def resolve_location(
     enterprise: Enterprise, address: str | None, lat: float | None, lon: float | None, settings: Settings | None
 ) -> Location:

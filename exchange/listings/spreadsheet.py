@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from fastapi.responses import Response
@@ -29,6 +29,14 @@ from sqlmodel import Session
 from exchange.accounts.models import User
 from exchange.core.errors import DomainError, Unprocessable
 from exchange.listings import service
+from exchange.listings.forms import (
+    FieldProblem,
+    parse_date,
+    parse_number,
+    parse_parameters,
+    split_list,
+    validation_errors,
+)
 from exchange.listings.models import (
     ImportMode,
     ImportResult,
@@ -104,21 +112,6 @@ CHOICE_MESSAGES = {
     "quantity_basis": "Enter per_month or one_off",
     "visibility": "Enter public, park or anonymous",
 }
-# Our own messages (translated in frontend/locales/zh-CN/listings.json) rather than pydantic's.
-FIELD_MESSAGES = {
-    "quantity_t": "Enter tonnes: a number above 0 with at most 3 decimals",
-    "price_cny_per_t": "Enter a price in CNY per tonne with at most 2 decimals",
-    "lat": "Latitude must be between -90 and 90",
-    "lon": "Longitude must be between -180 and 180",
-    "max_distance_km": "Enter a distance above 0 and at most 5000 km",
-    "material_code": "Choose a material",
-    "available_from": "Enter a date as YYYY-MM-DD",
-    "available_to": "Enter a date as YYYY-MM-DD",
-}
-MODEL_MESSAGES = {
-    "the availability window ends before it starts": ("available_to", "The availability window ends before it starts"),
-    "give both latitude and longitude, or neither": ("lat", "Give both latitude and longitude, or neither"),
-}
 
 
 def _norm_header(text: str) -> str:
@@ -148,13 +141,6 @@ HEADER_ALIASES.update(
         }.items()
     }
 )
-
-
-class RowProblem(Exception):
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.message = message
 
 
 # ---------------------------------------------------------------- reading the file
@@ -248,23 +234,20 @@ def _text(column: str, value: Any) -> str:
     if isinstance(value, str):
         text = value.strip()
         if value.startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS):
-            raise RowProblem(
+            raise FieldProblem(
                 column, "Formulas are not accepted: the cell starts with =, +, - or @; enter the value as text"
             )
         return text
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise RowProblem(column, "Formulas are not accepted: enter the value itself")
+        raise FieldProblem(column, "Formulas are not accepted: enter the value itself")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-
-
 def _number(column: str, value: Any) -> Decimal:
     if isinstance(value, bool):
-        raise RowProblem(column, "Not a number")
+        raise FieldProblem(column, "Not a number")
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
@@ -272,19 +255,8 @@ def _number(column: str, value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
-        raise RowProblem(column, "Formulas are not accepted: enter the value itself")
-    text = value.strip().replace(",", "").replace("，", "")
-    if text.startswith(("=", "@")):
-        raise RowProblem(column, "Formulas are not accepted: enter the value itself")
-    if not NUMBER.match(text):
-        raise RowProblem(column, "Not a number")
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise RowProblem(column, "Not a number") from None
-
-
-DATE_TEXT = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+        raise FieldProblem(column, "Formulas are not accepted: enter the value itself")
+    return parse_number(column, value)
 
 
 def _date(column: str, value: Any) -> date:
@@ -292,33 +264,7 @@ def _date(column: str, value: Any) -> date:
         return value.date()
     if isinstance(value, date):
         return value
-    text = _text(column, value)
-    m = DATE_TEXT.match(text)
-    if m:
-        try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            pass
-    raise RowProblem(column, "Enter a date as YYYY-MM-DD")
-
-
-def _split(text: str) -> list[str]:
-    return [p.strip() for p in re.split(r"[;,，；、\s]+", text) if p.strip()]
-
-
-def _params(column: str, value: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for part in re.split(r"[;；,，]+", _text(column, value)):
-        if not part.strip():
-            continue
-        key, sep, raw = part.partition("=") if "=" in part else part.partition(":")
-        if not sep or not key.strip():
-            raise RowProblem(column, "Write parameters as code=value; code=value")
-        try:
-            out[key.strip()] = float(_number(column, raw))
-        except RowProblem:
-            raise RowProblem(column, "Write parameters as code=value; code=value") from None
-    return out
+    return parse_date(column, _text(column, value))
 
 
 def _material_code(column: str, value: Any) -> str:
@@ -343,14 +289,14 @@ def _cell(col: Column, header: str, value: Any) -> Any:
     if col.kind == "date":
         return _date(header, value)
     if col.kind == "list":
-        return _split(_text(header, value))
+        return split_list(_text(header, value))
     if col.kind == "params":
-        return _params(header, value)
+        return parse_parameters(header, _text(header, value))
     if col.kind == "choice":
         text = _text(header, value)
         choice = CHOICES[col.code].get(text.lower()) or CHOICES[col.code].get(text)
         if choice is None:
-            raise RowProblem(header, CHOICE_MESSAGES[col.code])
+            raise FieldProblem(header, CHOICE_MESSAGES[col.code])
         return choice
     return _text(header, value)
 
@@ -399,8 +345,8 @@ def _row_values(
             continue
         try:
             values[code] = _cell(BY_CODE[code], names[code], raw)
-        except RowProblem as p:
-            errors.append(ImportRowError(row=row_no, column=p.column, message=p.message))
+        except FieldProblem as p:
+            errors.append(ImportRowError(row=row_no, column=p.field, message=p.message))
     for col in COLUMNS:
         if col.required and col.code not in values and not any(e.column == names.get(col.code) for e in errors):
             errors.append(ImportRowError(row=row_no, column=names.get(col.code, col.code), message="Required value"))
@@ -408,15 +354,10 @@ def _row_values(
 
 
 def _validation_errors(row_no: int, exc: ValidationError, names: dict[str, str]) -> list[ImportRowError]:
-    out: list[ImportRowError] = []
-    for e in exc.errors():
-        field = str(e["loc"][0]) if e["loc"] else ""
-        message = FIELD_MESSAGES.get(field, "Invalid value")
-        if not field:
-            text = str(e.get("ctx", {}).get("error", e["msg"]))
-            field, message = MODEL_MESSAGES.get(text, ("", "Invalid value"))
-        out.append(ImportRowError(row=row_no, column=names.get(field, field or None), message=message))
-    return out
+    return [
+        ImportRowError(row=row_no, column=names.get(field, None if field == "__all__" else field), message=message)
+        for field, message in validation_errors(exc)
+    ]
 
 
 def check_rows(session: Session, user: User, rows: Sequence[Sequence[Any]], settings: Settings | None) -> Checked:
