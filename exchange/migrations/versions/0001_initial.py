@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-25 07:54:16.513027
+Create Date: 2026-11-25 10:55:49.591029
 """
 
 from typing import Sequence, Union
@@ -39,6 +39,42 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_idempotency_record_created_at"), ["created_at"], unique=False)
+
+    op.create_table(
+        "ledger_region_month",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("province_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
+        sa.Column("city_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
+        sa.Column("park_id", sa.Integer(), nullable=False),
+        sa.Column("material_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("counts_toward_bulk_target", sa.Boolean(), nullable=False),
+        sa.Column("generated_kg", sa.BigInteger(), nullable=False),
+        sa.Column("utilised_kg", sa.BigInteger(), nullable=False),
+        sa.Column("prior_utilised_kg", sa.BigInteger(), nullable=False),
+        sa.Column("disposed_kg", sa.BigInteger(), nullable=False),
+        sa.Column("stored_kg", sa.BigInteger(), nullable=False),
+        sa.Column("dumped_kg", sa.BigInteger(), nullable=False),
+        sa.Column("entries", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_region_month")),
+        sa.UniqueConstraint(
+            "period",
+            "province_code",
+            "city_code",
+            "park_id",
+            "material_code",
+            "category",
+            "counts_toward_bulk_target",
+            name="uq_ledger_region_month_key",
+        ),
+    )
+    with op.batch_alter_table("ledger_region_month", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_region_month_city", ["city_code", "period"], unique=False)
+        batch_op.create_index("ix_ledger_region_month_park", ["park_id", "period"], unique=False)
+        batch_op.create_index("ix_ledger_region_month_province", ["province_code", "period"], unique=False)
+        batch_op.create_index("ix_ledger_region_month_year", ["year", "counts_toward_bulk_target"], unique=False)
 
     op.create_table(
         "park",
@@ -91,6 +127,63 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_enterprise_park_id"), ["park_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_enterprise_province_code"), ["province_code"], unique=False)
         batch_op.create_index(batch_op.f("ix_enterprise_uscc"), ["uscc"], unique=True)
+
+    op.create_table(
+        "ledger_enterprise_year",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("province_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
+        sa.Column("city_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
+        sa.Column("park_id", sa.Integer(), nullable=False),
+        sa.Column("material_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("counts_toward_bulk_target", sa.Boolean(), nullable=False),
+        sa.Column("generated_kg", sa.BigInteger(), nullable=False),
+        sa.Column("utilised_kg", sa.BigInteger(), nullable=False),
+        sa.Column("prior_utilised_kg", sa.BigInteger(), nullable=False),
+        sa.Column("disposed_kg", sa.BigInteger(), nullable=False),
+        sa.Column("stored_kg", sa.BigInteger(), nullable=False),
+        sa.Column("dumped_kg", sa.BigInteger(), nullable=False),
+        sa.Column("entries", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"], ["enterprise.id"], name=op.f("fk_ledger_enterprise_year_enterprise_id_enterprise")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_enterprise_year")),
+        sa.UniqueConstraint(
+            "year",
+            "enterprise_id",
+            "material_code",
+            "category",
+            "counts_toward_bulk_target",
+            "province_code",
+            "city_code",
+            "park_id",
+            name="uq_ledger_enterprise_year_key",
+        ),
+    )
+    with op.batch_alter_table("ledger_enterprise_year", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_enterprise_year_city", ["city_code", "year"], unique=False)
+        batch_op.create_index("ix_ledger_enterprise_year_park", ["park_id", "year"], unique=False)
+        batch_op.create_index("ix_ledger_enterprise_year_province", ["province_code", "year"], unique=False)
+
+    op.create_table(
+        "round_notification",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("message", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("link", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("read_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"], ["enterprise.id"], name=op.f("fk_round_notification_enterprise_id_enterprise")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_round_notification")),
+    )
+    with op.batch_alter_table("round_notification", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_round_notification_enterprise_id"), ["enterprise_id"], unique=False)
 
     op.create_table(
         "user",
@@ -306,6 +399,58 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_listing_status"), ["status"], unique=False)
 
     op.create_table(
+        "matching_round",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("park_id", sa.Integer(), nullable=True),
+        sa.Column("region_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True),
+        sa.Column(
+            "scope_kind",
+            sa.Enum("park", "regions", "visible", name="scopekind", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("scope_park_id", sa.Integer(), nullable=True),
+        sa.Column("scope_regions", sa.JSON(), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+        sa.Column("materials", sa.JSON(), nullable=False),
+        sa.Column("freight_cny_per_t_km", sa.Float(), nullable=False),
+        sa.Column("detour_factor", sa.Float(), nullable=False),
+        sa.Column("honour_min_lots", sa.Boolean(), nullable=False),
+        sa.Column("pins", sa.JSON(), nullable=False),
+        sa.Column("forbidden", sa.JSON(), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "queued",
+                "running",
+                "review",
+                "published",
+                "failed",
+                "cancelled",
+                name="roundstate",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("runs_count", sa.Integer(), nullable=False),
+        sa.Column("current_run_id", sa.Integer(), nullable=True),
+        sa.Column("published_run_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("published_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["created_by_id"], ["user.id"], name=op.f("fk_matching_round_created_by_id_user")),
+        sa.ForeignKeyConstraint(["park_id"], ["park.id"], name=op.f("fk_matching_round_park_id_park")),
+        sa.ForeignKeyConstraint(["scope_park_id"], ["park.id"], name=op.f("fk_matching_round_scope_park_id_park")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_matching_round")),
+    )
+    with op.batch_alter_table("matching_round", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_matching_round_park_id"), ["park_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_matching_round_state"), ["state"], unique=False)
+
+    op.create_table(
         "websession",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -388,11 +533,325 @@ def upgrade() -> None:
     with op.batch_alter_table("listingchange", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_listingchange_listing_id"), ["listing_id"], unique=False)
 
+    op.create_table(
+        "round_run",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("round_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "queued", "running", "succeeded", "failed", "cancelled", name="runstate", native_enum=False, length=24
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "stage",
+            sa.Enum(
+                "queued",
+                "building_pairs",
+                "solving",
+                "writing_results",
+                "done",
+                name="runstage",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("progress", sa.Float(), nullable=False),
+        sa.Column("backend", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+        sa.Column("worker", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+        sa.Column("requested_by_id", sa.Integer(), nullable=True),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("queued_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("started_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("heartbeat_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("finished_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("problem", sa.JSON(), nullable=True),
+        sa.Column("solution", sa.JSON(), nullable=True),
+        sa.Column("report", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(["requested_by_id"], ["user.id"], name=op.f("fk_round_run_requested_by_id_user")),
+        sa.ForeignKeyConstraint(["round_id"], ["matching_round.id"], name=op.f("fk_round_run_round_id_matching_round")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_round_run")),
+        sa.UniqueConstraint("round_id", "number", name="uq_round_run_number"),
+    )
+    with op.batch_alter_table("round_run", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_round_run_round_id"), ["round_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_round_run_state"), ["state"], unique=False)
+
+    op.create_table(
+        "proposal",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("round_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("supply_listing_id", sa.Integer(), nullable=False),
+        sa.Column("demand_listing_id", sa.Integer(), nullable=False),
+        sa.Column("supplier_enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("consumer_enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("material_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("quantity_kg", sa.BigInteger(), nullable=False),
+        sa.Column("distance_km", sa.Float(), nullable=False),
+        sa.Column("cost_fen", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum("open", "accepted", "declined", "withdrawn", name="proposalstate", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column(
+            "supplier_answer",
+            sa.Enum("accepted", "declined", name="answer", native_enum=False, length=24),
+            nullable=True,
+        ),
+        sa.Column("supplier_answered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("supplier_answered_by_id", sa.Integer(), nullable=True),
+        sa.Column("supplier_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column(
+            "consumer_answer",
+            sa.Enum("accepted", "declined", name="answer", native_enum=False, length=24),
+            nullable=True,
+        ),
+        sa.Column("consumer_answered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("consumer_answered_by_id", sa.Integer(), nullable=True),
+        sa.Column("consumer_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("closed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.CheckConstraint("quantity_kg > 0", name=op.f("ck_proposal_quantity_positive")),
+        sa.ForeignKeyConstraint(
+            ["consumer_answered_by_id"], ["user.id"], name=op.f("fk_proposal_consumer_answered_by_id_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["consumer_enterprise_id"], ["enterprise.id"], name=op.f("fk_proposal_consumer_enterprise_id_enterprise")
+        ),
+        sa.ForeignKeyConstraint(
+            ["demand_listing_id"], ["listing.id"], name=op.f("fk_proposal_demand_listing_id_listing")
+        ),
+        sa.ForeignKeyConstraint(["round_id"], ["matching_round.id"], name=op.f("fk_proposal_round_id_matching_round")),
+        sa.ForeignKeyConstraint(["run_id"], ["round_run.id"], name=op.f("fk_proposal_run_id_round_run")),
+        sa.ForeignKeyConstraint(
+            ["supplier_answered_by_id"], ["user.id"], name=op.f("fk_proposal_supplier_answered_by_id_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["supplier_enterprise_id"], ["enterprise.id"], name=op.f("fk_proposal_supplier_enterprise_id_enterprise")
+        ),
+        sa.ForeignKeyConstraint(
+            ["supply_listing_id"], ["listing.id"], name=op.f("fk_proposal_supply_listing_id_listing")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_proposal")),
+    )
+    with op.batch_alter_table("proposal", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_proposal_consumer_enterprise_id"), ["consumer_enterprise_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_proposal_demand_listing_id"), ["demand_listing_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_proposal_round_id"), ["round_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_proposal_state"), ["state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_proposal_supplier_enterprise_id"), ["supplier_enterprise_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_proposal_supply_listing_id"), ["supply_listing_id"], unique=False)
+
+    op.create_table(
+        "round_allocation",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("round_id", sa.Integer(), nullable=False),
+        sa.Column("supply_listing_id", sa.Integer(), nullable=False),
+        sa.Column("demand_listing_id", sa.Integer(), nullable=False),
+        sa.Column("supplier_enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("consumer_enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("material_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("quantity_kg", sa.BigInteger(), nullable=False),
+        sa.Column("agreed_kg", sa.BigInteger(), nullable=False),
+        sa.Column("pinned", sa.Boolean(), nullable=False),
+        sa.Column("distance_km", sa.Float(), nullable=False),
+        sa.Column("cost_fen", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("quantity_kg > 0", name=op.f("ck_round_allocation_quantity_positive")),
+        sa.ForeignKeyConstraint(
+            ["consumer_enterprise_id"],
+            ["enterprise.id"],
+            name=op.f("fk_round_allocation_consumer_enterprise_id_enterprise"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["demand_listing_id"], ["listing.id"], name=op.f("fk_round_allocation_demand_listing_id_listing")
+        ),
+        sa.ForeignKeyConstraint(
+            ["round_id"], ["matching_round.id"], name=op.f("fk_round_allocation_round_id_matching_round")
+        ),
+        sa.ForeignKeyConstraint(["run_id"], ["round_run.id"], name=op.f("fk_round_allocation_run_id_round_run")),
+        sa.ForeignKeyConstraint(
+            ["supplier_enterprise_id"],
+            ["enterprise.id"],
+            name=op.f("fk_round_allocation_supplier_enterprise_id_enterprise"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["supply_listing_id"], ["listing.id"], name=op.f("fk_round_allocation_supply_listing_id_listing")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_round_allocation")),
+    )
+    with op.batch_alter_table("round_allocation", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_round_allocation_round_id"), ["round_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_round_allocation_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
+        "round_unmatched",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("supply_listing_id", sa.Integer(), nullable=False),
+        sa.Column("quantity_kg", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("detail", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+        sa.Column("nearest_demand_listing_id", sa.Integer(), nullable=True),
+        sa.Column("nearest_distance_km", sa.Float(), nullable=True),
+        sa.ForeignKeyConstraint(["run_id"], ["round_run.id"], name=op.f("fk_round_unmatched_run_id_round_run")),
+        sa.ForeignKeyConstraint(
+            ["supply_listing_id"], ["listing.id"], name=op.f("fk_round_unmatched_supply_listing_id_listing")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_round_unmatched")),
+    )
+    with op.batch_alter_table("round_unmatched", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_round_unmatched_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
+        "agreement",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("round_id", sa.Integer(), nullable=False),
+        sa.Column("proposal_id", sa.Integer(), nullable=False),
+        sa.Column("supply_listing_id", sa.Integer(), nullable=False),
+        sa.Column("demand_listing_id", sa.Integer(), nullable=False),
+        sa.Column("supplier_enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("consumer_enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("material_code", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("hazardous", sa.Boolean(), nullable=False),
+        sa.Column("quantity_kg", sa.BigInteger(), nullable=False),
+        sa.Column("delivered_kg", sa.BigInteger(), nullable=False),
+        sa.Column("distance_km", sa.Float(), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum("active", "completed", "cancelled", name="agreementstate", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("completed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("cancelled_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("cancelled_by_id", sa.Integer(), nullable=True),
+        sa.Column("cancel_reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "delivered_kg >= 0 AND delivered_kg <= quantity_kg", name=op.f("ck_agreement_delivered_within_quantity")
+        ),
+        sa.CheckConstraint("quantity_kg > 0", name=op.f("ck_agreement_quantity_positive")),
+        sa.ForeignKeyConstraint(["cancelled_by_id"], ["user.id"], name=op.f("fk_agreement_cancelled_by_id_user")),
+        sa.ForeignKeyConstraint(
+            ["consumer_enterprise_id"], ["enterprise.id"], name=op.f("fk_agreement_consumer_enterprise_id_enterprise")
+        ),
+        sa.ForeignKeyConstraint(
+            ["demand_listing_id"], ["listing.id"], name=op.f("fk_agreement_demand_listing_id_listing")
+        ),
+        sa.ForeignKeyConstraint(["proposal_id"], ["proposal.id"], name=op.f("fk_agreement_proposal_id_proposal")),
+        sa.ForeignKeyConstraint(["round_id"], ["matching_round.id"], name=op.f("fk_agreement_round_id_matching_round")),
+        sa.ForeignKeyConstraint(
+            ["supplier_enterprise_id"], ["enterprise.id"], name=op.f("fk_agreement_supplier_enterprise_id_enterprise")
+        ),
+        sa.ForeignKeyConstraint(
+            ["supply_listing_id"], ["listing.id"], name=op.f("fk_agreement_supply_listing_id_listing")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_agreement")),
+        sa.UniqueConstraint("proposal_id", name=op.f("uq_agreement_proposal_id")),
+    )
+    with op.batch_alter_table("agreement", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_agreement_consumer_enterprise_id"), ["consumer_enterprise_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_agreement_demand_listing_id"), ["demand_listing_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_agreement_round_id"), ["round_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_agreement_state"), ["state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_agreement_supplier_enterprise_id"), ["supplier_enterprise_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_agreement_supply_listing_id"), ["supply_listing_id"], unique=False)
+
+    op.create_table(
+        "delivery",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.Integer(), nullable=False),
+        sa.Column("quantity_kg", sa.BigInteger(), nullable=False),
+        sa.Column("delivered_on", sa.Date(), nullable=False),
+        sa.Column("waybill_no", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+        sa.Column("vehicle_no", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("manifest_no", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column(
+            "state",
+            sa.Enum("recorded", "confirmed", name="deliverystate", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("recorded_by", sa.Integer(), nullable=True),
+        sa.Column("recorded_by_enterprise_id", sa.Integer(), nullable=True),
+        sa.Column("confirmed_by", sa.Integer(), nullable=True),
+        sa.Column("confirmed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.CheckConstraint("quantity_kg > 0", name=op.f("ck_delivery_quantity_positive")),
+        sa.ForeignKeyConstraint(["agreement_id"], ["agreement.id"], name=op.f("fk_delivery_agreement_id_agreement")),
+        sa.ForeignKeyConstraint(["confirmed_by"], ["user.id"], name=op.f("fk_delivery_confirmed_by_user")),
+        sa.ForeignKeyConstraint(["recorded_by"], ["user.id"], name=op.f("fk_delivery_recorded_by_user")),
+        sa.ForeignKeyConstraint(
+            ["recorded_by_enterprise_id"],
+            ["enterprise.id"],
+            name=op.f("fk_delivery_recorded_by_enterprise_id_enterprise"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery")),
+    )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_delivery_agreement_id"), ["agreement_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delivery_delivered_on"), ["delivered_on"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_delivery_delivered_on"))
+        batch_op.drop_index(batch_op.f("ix_delivery_agreement_id"))
+
+    op.drop_table("delivery")
+    with op.batch_alter_table("agreement", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_agreement_supply_listing_id"))
+        batch_op.drop_index(batch_op.f("ix_agreement_supplier_enterprise_id"))
+        batch_op.drop_index(batch_op.f("ix_agreement_state"))
+        batch_op.drop_index(batch_op.f("ix_agreement_round_id"))
+        batch_op.drop_index(batch_op.f("ix_agreement_demand_listing_id"))
+        batch_op.drop_index(batch_op.f("ix_agreement_consumer_enterprise_id"))
+
+    op.drop_table("agreement")
+    with op.batch_alter_table("round_unmatched", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_round_unmatched_run_id"))
+
+    op.drop_table("round_unmatched")
+    with op.batch_alter_table("round_allocation", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_round_allocation_run_id"))
+        batch_op.drop_index(batch_op.f("ix_round_allocation_round_id"))
+
+    op.drop_table("round_allocation")
+    with op.batch_alter_table("proposal", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_proposal_supply_listing_id"))
+        batch_op.drop_index(batch_op.f("ix_proposal_supplier_enterprise_id"))
+        batch_op.drop_index(batch_op.f("ix_proposal_state"))
+        batch_op.drop_index(batch_op.f("ix_proposal_round_id"))
+        batch_op.drop_index(batch_op.f("ix_proposal_demand_listing_id"))
+        batch_op.drop_index(batch_op.f("ix_proposal_consumer_enterprise_id"))
+
+    op.drop_table("proposal")
+    with op.batch_alter_table("round_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_round_run_state"))
+        batch_op.drop_index(batch_op.f("ix_round_run_round_id"))
+
+    op.drop_table("round_run")
     with op.batch_alter_table("listingchange", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_listingchange_listing_id"))
 
@@ -410,6 +869,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_websession_token_hash"))
 
     op.drop_table("websession")
+    with op.batch_alter_table("matching_round", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_matching_round_state"))
+        batch_op.drop_index(batch_op.f("ix_matching_round_park_id"))
+
+    op.drop_table("matching_round")
     with op.batch_alter_table("listing", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_listing_status"))
         batch_op.drop_index("ix_listing_search")
@@ -447,6 +911,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_user_email"))
 
     op.drop_table("user")
+    with op.batch_alter_table("round_notification", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_round_notification_enterprise_id"))
+
+    op.drop_table("round_notification")
+    with op.batch_alter_table("ledger_enterprise_year", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_enterprise_year_province")
+        batch_op.drop_index("ix_ledger_enterprise_year_park")
+        batch_op.drop_index("ix_ledger_enterprise_year_city")
+
+    op.drop_table("ledger_enterprise_year")
     with op.batch_alter_table("enterprise", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_enterprise_uscc"))
         batch_op.drop_index(batch_op.f("ix_enterprise_province_code"))
@@ -460,6 +934,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_park_city_code"))
 
     op.drop_table("park")
+    with op.batch_alter_table("ledger_region_month", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_region_month_year")
+        batch_op.drop_index("ix_ledger_region_month_province")
+        batch_op.drop_index("ix_ledger_region_month_park")
+        batch_op.drop_index("ix_ledger_region_month_city")
+
+    op.drop_table("ledger_region_month")
     with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_record_created_at"))
 

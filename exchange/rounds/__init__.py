@@ -1,0 +1,1 @@
+"""Matching rounds: background optimisation runs, proposals, agreements and deliveries."""
