@@ -1,4 +1,4 @@
-"""The `exchange` command: serve, migrate, load-demo, solve, round, worker, create-admin."""
+"""The `exchange` command: serve, migrate, load-demo, solve, worker, create-admin, backup, restore."""
 
 from __future__ import annotations
 
@@ -61,6 +61,27 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
     argv = [args.input] + (["-o", args.output] if args.output else []) + (["--check"] if args.check else [])
     return solve_main(argv)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from exchange.rounds.jobs import work
+
+    settings = get_settings()
+    if not settings.redis_url:
+        print(
+            "error: EXCHANGE_REDIS_URL is not set, so rounds run inside the app process and there is no queue to "
+            "serve; set it (for example redis://127.0.0.1:6379/0) for the app and the worker",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    queue = args.queue or settings.queue_name
+    until = " until it is empty" if args.burst else ""
+    print(f"Serving matching rounds from the queue {queue!r}{until}", flush=True)
+    work(settings, burst=args.burst, queue_name=queue)
+    return 0
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
@@ -145,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="input JSON file, or - for standard input")
     p.add_argument("-o", "--output", help="write the solution here instead of standard output")
     p.add_argument("--check", action="store_true", help="validate the solution independently before writing it")
+    p = add("worker", cmd_worker, "serve the matching-round queue (needs EXCHANGE_REDIS_URL); start one per CPU")
+    p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    p.add_argument("--queue", help="the queue to serve (default: EXCHANGE_QUEUE_NAME, exchange-rounds)")
     p = add("backup", cmd_backup, "write a consistent backup of the database to FILE")
     p.add_argument("file")
     p = add("restore", cmd_restore, "restore the database from a backup FILE (stop the app first)")

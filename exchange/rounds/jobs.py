@@ -187,19 +187,63 @@ def rq_run(run_id: int) -> str:
         engine.dispose()
 
 
-def work(settings: Settings, *, burst: bool = False, queue_name: str | None = None, simple: bool = False) -> bool:
-    """`exchange worker`: serve the RQ queue. Reaps runs of vanished workers first."""
-    from rq import Queue, SimpleWorker, Worker
+class Reaper:
+    """Marks runs whose worker vanished as failed, every `interval_s`, from a daemon thread of the `exchange
+    worker` process: its main thread sits in RQ's blocking dequeue (or waits for a long job), so it cannot do it.
 
-    engine = make_engine(settings.database_url)
-    try:
-        reaped = solving.reap_stale_runs(engine, settings.job_heartbeat_timeout_s)
+    Each pass opens and disposes its own engine, so no pooled connection is ever shared with the children RQ
+    forks for the jobs."""
+
+    def __init__(self, database_url: str, timeout_s: float, interval_s: float) -> None:
+        self.database_url = database_url
+        self.timeout_s = timeout_s
+        self.interval_s = interval_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="round-reaper", daemon=True)
+
+    def reap_once(self) -> list[int]:
+        engine = make_engine(self.database_url)
+        try:
+            reaped = solving.reap_stale_runs(engine, self.timeout_s)
+        finally:
+            engine.dispose()
         if reaped:
             log.warning("marked runs %s failed: their workers stopped responding", reaped)
-    finally:
-        engine.dispose()
+        return reaped
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval_s):
+            try:
+                self.reap_once()
+            except Exception:  # noqa: BLE001 - database briefly unreachable: try again next time
+                log.exception("reaping stale runs failed")
+
+    def __enter__(self) -> Reaper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def reap_interval_s(settings: Settings) -> float:
+    return max(1.0, settings.job_heartbeat_timeout_s / 4)
+
+
+def work(settings: Settings, *, burst: bool = False, queue_name: str | None = None, simple: bool = False) -> bool:
+    """`exchange worker`: serve the RQ queue until stopped (or, with `burst`, until it is empty); returns whether
+    any job ran. Reaps runs of vanished workers when it starts and then every quarter of the heartbeat timeout.
+
+    `simple` runs jobs in this process instead of a forked child per job (RQ's SimpleWorker); it must be called
+    from the main thread either way (RQ installs signal handlers)."""
+    from rq import Queue, SimpleWorker, Worker
+
+    reaper = Reaper(settings.database_url, settings.job_heartbeat_timeout_s, reap_interval_s(settings))
+    reaper.reap_once()
     conn = _redis(settings)
     queue = Queue(queue_name or settings.queue_name, connection=conn)
     worker_cls = SimpleWorker if simple else Worker
     worker = worker_cls([queue], connection=conn)
-    return bool(worker.work(burst=burst, with_scheduler=False))
+    with reaper:
+        return bool(worker.work(burst=burst, with_scheduler=False))

@@ -1,7 +1,7 @@
 """The body of a round's background job: listings in scope → solver.Problem → solver.solve → one transaction.
 
-`run_round(engine, run_id)` is what every backend calls (the in-process thread, an RQ worker, the `exchange round
-run` command, tests): it claims the run (QUEUED → RUNNING under a row lock, so two workers never run it twice),
+`run_round(engine, run_id)` is what every backend calls (the in-process thread, an RQ job served by `exchange
+worker`, tests): it claims the run (QUEUED → RUNNING under a row lock, so two workers never run it twice),
 reports stage and progress with a heartbeat, and writes allocations, unmatched lots, the solver's input and output
 and the report in ONE transaction at the end, only if the run is still RUNNING then. A crash, a cancel or a
 vanished worker therefore leaves nothing half-written; `reap_stale_runs` marks runs whose heartbeat stopped as
