@@ -496,7 +496,7 @@ async def edit_submit(
             current_version=listing.version,
         )
     if isinstance(outcome, Listing):
-        return redirect(f"/listings/{listing_id:int}?done=updated")
+        return redirect(f"/listings/{listing_id}?done=updated")
     return _form_page(
         request, session, user, form, outcome, listing=service.get_owned(session, user, listing_id), status_code=422
     )
@@ -624,7 +624,7 @@ async def attach(
         session.rollback()
         listing = service.get_visible(session, user, listing_id)
         return _detail_page(request, session, user, listing, exc.status, attach_error=exc.detail)
-    return redirect(f"/listings/{listing_id:int}?done=attached")
+    return redirect(f"/listings/{listing_id}?done=attached")
 
 
 @router.post("/listings/{listing_id:int}/{action}", response_class=HTMLResponse)
@@ -646,4 +646,4 @@ def change_status(
         listing = service.get_visible(session, user, listing_id)
         stale = exc.field == "version"
         return _detail_page(request, session, user, listing, 409, action_error=STALE_EDIT if stale else exc.detail)
-    return redirect(f"/listings/{listing_id:int}?done={action}")
+    return redirect(f"/listings/{listing_id}?done={action}")
