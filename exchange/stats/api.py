@@ -103,8 +103,8 @@ def stats_table(
     park_id: int | None = ParkId,
     format: Format = Query(default="json", description="json, csv or xlsx"),
 ) -> Any:
-    """One dashboard table as JSON, CSV or XLSX: materials, categories, trend_month, trend_year, regions,
-    laggards_city, laggards_park, laggards_enterprise, stranded, flows, context."""
+    """One dashboard table as JSON, CSV or XLSX: kpis (the KPI cards as one row), materials, categories,
+    trend_month, trend_year, regions, laggards_city, laggards_park, laggards_enterprise, stranded, flows, context."""
     scope, period = _scope_period(session, user, period_from, period_to, region, park_id)
     rows = service.table(session, scope, period, name, own=service.own_scope(session, user))
     return rows_response(rows, name, format, {"scope": _scope_json(scope, period), "table": name})

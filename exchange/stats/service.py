@@ -668,15 +668,19 @@ class Dashboard:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def dashboard(session: Session, scope: Scope, period: Period, own: Scope | None = None) -> Dashboard:
-    """Every figure of the dashboard; `own` is the viewer's jurisdiction (defaults to the viewed scope)."""
+def kpis(
+    session: Session, scope: Scope, period: Period, materials: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The KPI cards: general industrial solid waste, its bulk part against the target, the projection, CO2
+    avoided and the exchange's contribution. `materials` (the by_material rows) saves a GROUP BY."""
     all_f = totals(session, scope, period)
     bulk_f = totals(session, scope, period, bulk_only=True)
-    materials = by_material(session, scope, period)
+    if materials is None:
+        materials = by_material(session, scope, period)
     contribution = exchange_contribution(session, scope, period)
     pending_bulk_kg = contribution.pop("_pending_bulk_kg")
     projected = rate(bulk_f.utilised_kg + pending_bulk_kg, bulk_f.denominator_kg) if contribution["available"] else None
-    kpis = {
+    return {
         "generated_t": tonnes(all_f.generated_kg),
         "utilised_t": tonnes(all_f.utilised_kg),
         "utilisation_rate": all_f.rate,
@@ -689,6 +693,11 @@ def dashboard(session: Session, scope: Scope, period: Period, own: Scope | None 
         "enterprises": enterprise_count(session, scope, period),
         **contribution,
     }
+
+
+def dashboard(session: Session, scope: Scope, period: Period, own: Scope | None = None) -> Dashboard:
+    """Every figure of the dashboard; `own` is the viewer's jurisdiction (defaults to the viewed scope)."""
+    materials = by_material(session, scope, period)
     tables = {
         "materials": materials,
         "categories": by_category(session, scope, period),
@@ -702,10 +711,11 @@ def dashboard(session: Session, scope: Scope, period: Period, own: Scope | None 
         "flows": flows(session, scope, period),
         "context": context_figures(session, scope, own or scope, period),
     }
-    return Dashboard(scope, period, kpis, tables)
+    return Dashboard(scope, period, kpis(session, scope, period, materials), tables)
 
 
 TABLES = (
+    "kpis",
     "materials",
     "categories",
     "trend_month",
@@ -723,6 +733,8 @@ TABLES = (
 def table(session: Session, scope: Scope, period: Period, name: str, own: Scope | None = None) -> list[dict[str, Any]]:
     """One of the dashboard's tables by name (for the API and the CSV/XLSX exports)."""
     match name:
+        case "kpis":
+            return [kpis(session, scope, period)]
         case "materials":
             return by_material(session, scope, period)
         case "categories":
