@@ -19,7 +19,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level="info",
+        log_level="warning" if args.quiet else "info",
+        access_log=not args.quiet,
     )
     return 0
 
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--quiet", action="store_true", help="no access log (load tests, behind a logging proxy)")
     p = add("migrate", cmd_migrate, "apply database migrations (Alembic)")
     p.add_argument("revision", nargs="?", default="head")
     p = add("makemigration", cmd_makemigration, "autogenerate a new migration from the models")
