@@ -1,0 +1,237 @@
+"""Load test on PostgreSQL: `make loadtest` (or `.venv/bin/python scripts/loadtest/run.py --users 50 200`).
+
+1. a fresh PostgreSQL schema, migrated, with the demo region loaded;
+2. API tokens for every demo enterprise (one member each), the regulators, and a published matching round whose
+   proposals the simulated members accept during the test;
+3. the app served by several worker processes (`exchange serve --workers N`, rate limit off: every simulated
+   user comes from 127.0.0.1);
+4. locust, headless, for each user count; prints requests/s, p50/p95/p99 and the error rate for reads and
+   writes, and the figures as Markdown for docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+WRITES = ("POST",)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc", f"SET client_min_messages = warning; {sql}"],
+        check=True,
+    )
+
+
+def prepare(env: dict[str, str], period: str) -> dict[str, Any]:
+    """Tokens for one member per demo enterprise and for the regulators, plus proposals to accept."""
+    subprocess.run([str(BIN / "exchange"), "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(BIN / "exchange"), "load-demo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    code = f"""
+import json
+from sqlmodel import Session, select
+from exchange.accounts.models import Role, User
+from exchange.accounts.service import create_api_token, hash_password
+from exchange.core.db import get_engine
+from exchange.enterprises.models import Enterprise
+from exchange.listings.models import Listing
+from exchange.models import load_all_models
+from exchange.settings import get_settings
+
+load_all_models()
+engine = get_engine(get_settings().database_url)
+out = {{"members": {{}}, "regulators": [], "admin": None, "listing_ids": []}}
+with Session(engine) as s:
+    pw = hash_password("load-test-password-1")
+    for e in s.exec(select(Enterprise)).all():
+        u = User(email=f"load{{e.id}}@load.example", display_name=f"load {{e.id}}", password_hash=pw,
+                 role=Role.ENTERPRISE, enterprise_id=e.id)
+        s.add(u)
+        s.flush()
+        out["members"][e.id] = create_api_token(s, u, "load test")[1]
+    for u in s.exec(select(User)).all():
+        if u.role is Role.REGULATOR:
+            out["regulators"].append(create_api_token(s, u, "load test")[1])
+        if u.role is Role.ADMIN and out["admin"] is None:
+            out["admin"] = create_api_token(s, u, "load test")[1]
+    out["listing_ids"] = [i for i in s.exec(select(Listing.id)).all()]
+print(json.dumps(out))
+"""
+    done = subprocess.run([str(BIN / "python"), "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"preparing the accounts failed:\n{done.stderr}")
+    made: dict[str, Any] = json.loads(done.stdout)
+    return made
+
+
+def publish_round(base: str, admin: str, period: str) -> list[dict[str, Any]]:
+    h = {"Authorization": f"Bearer {admin}"}
+    with httpx.Client(base_url=base, headers=h, timeout=120) as c:
+        r = c.post("/api/v1/rounds", json={"scope": "visible", "period": period, "title": "load test"})
+        r.raise_for_status()
+        rid = r.json()["id"]
+        for _ in range(600):
+            st = c.get(f"/api/v1/rounds/{rid}/status").json()
+            if st["done"]:
+                break
+            time.sleep(0.5)
+        if st["run_state"] != "succeeded":
+            raise SystemExit(f"the preparatory round did not succeed: {st}")
+        c.post(f"/api/v1/rounds/{rid}/publish", json={}).raise_for_status()
+        proposals: list[dict[str, Any]] = c.get(f"/api/v1/rounds/{rid}/proposals").json()
+        return proposals
+
+
+def summarise(stats_csv: Path) -> dict[str, dict[str, float]]:
+    """Reads and writes separately, from locust's per-request CSV (percentiles in ms)."""
+    rows = list(csv.DictReader(stats_csv.open(encoding="utf-8")))
+    out: dict[str, dict[str, float]] = {}
+    for group in ("reads", "writes", "all"):
+        picked = [
+            r
+            for r in rows
+            if r["Name"] != "Aggregated" and (group == "all" or (r["Type"] in WRITES) == (group == "writes"))
+        ]
+        n = sum(int(r["Request Count"]) for r in picked)
+        if not n:
+            continue
+        fails = sum(int(r["Failure Count"]) for r in picked)
+        rps = sum(float(r["Requests/s"]) for r in picked)
+
+        def pct(col: str) -> float:  # the worst row's percentile bounds the group's (conservative)
+            return max(float(r[col] or 0) for r in picked if int(r["Request Count"]))
+
+        out[group] = {
+            "requests": n,
+            "rps": rps,
+            "errors": fails,
+            "error_rate": fails / n,
+            "p50": pct("50%"),
+            "p95": pct("95%"),
+            "p99": pct("99%"),
+        }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, nargs="+", default=[50, 200])
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=2, help="app worker processes")
+    ap.add_argument("--period", default="2026-06", help="the month of the preparatory round")
+    args = ap.parse_args()
+
+    schema = f"load_{int(time.time())}_{os.getpid()}"
+    psql(f"CREATE SCHEMA {schema}")
+    env = {
+        **os.environ,
+        "EXCHANGE_DATABASE_URL": f"{PG}?options=-csearch_path%3D{schema}",
+        "EXCHANGE_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    server = None
+    try:
+        made = prepare(env, args.period)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [str(BIN / "exchange"), "serve", "--port", str(port), "--workers", str(args.workers), "--quiet"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base}/login", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        proposals = publish_round(base, made["admin"], args.period)
+        members = made["members"]
+        answers = []
+        for p in proposals:
+            for side in ("supplier_enterprise_id", "consumer_enterprise_id"):
+                token = members.get(str(p.get(side)))
+                if token:
+                    answers.append({"proposal_id": p["id"], "token": token})
+        plan = {
+            "members": list(members.values()),
+            "regulators": made["regulators"],
+            "listing_ids": made["listing_ids"],
+            "answers": answers,
+        }
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            plan_path = Path(tmp) / "plan.json"
+            plan_path.write_text(json.dumps(plan), encoding="utf-8")
+            for users in args.users:
+                prefix = Path(tmp) / f"u{users}"
+                subprocess.run(
+                    [
+                        str(BIN / "locust"),
+                        "-f",
+                        str(Path(__file__).with_name("locustfile.py")),
+                        "--headless",
+                        "-u",
+                        str(users),
+                        "-r",
+                        str(max(10, users // 5)),
+                        "-t",
+                        f"{args.seconds}s",
+                        "-H",
+                        base,
+                        "--csv",
+                        str(prefix),
+                        "--only-summary",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env={**env, "LOADTEST_PLAN": str(plan_path)},
+                    check=False,
+                    stdout=subprocess.DEVNULL,
+                )
+                results[users] = summarise(Path(f"{prefix}_stats.csv"))
+        print(
+            f"\nLoad test: {args.workers} app workers on PostgreSQL, {args.seconds} s per step, "
+            f"{len(proposals)} proposals ({len(answers)} answers) to accept"
+        )
+        print("| users | kind | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
+        print("|---|---|---|---|---|---|---|---|")
+        for users, groups in results.items():
+            for kind in ("reads", "writes", "all"):
+                g = groups.get(kind)
+                if g:
+                    print(
+                        f"| {users} | {kind} | {g['requests']:.0f} | {g['rps']:.1f} | {g['p50']:.0f} | "
+                        f"{g['p95']:.0f} | {g['p99']:.0f} | {g['errors']:.0f} ({g['error_rate']:.2%}) |"
+                    )
+        return 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
