@@ -83,7 +83,8 @@
 
   function view(geo, flows) {
     // Centre on the flows and zoom so that they fill about two thirds of the map (ECharts' zoom is relative
-    // to the whole boundary layer).
+    // to the whole boundary layer), but keep at least about a degree (~100 km) in view so that the city
+    // boundaries around short flows still show where they are.
     var all = [];
     geo.features.forEach(function (f) { eachPoint(f.geometry.coordinates, function (p) { all.push(p); }); });
     var ends = [];
@@ -91,12 +92,12 @@
     if (!all.length || !ends.length) { return {}; }
     var whole = bounds(all);
     var b = bounds(ends);
-    var spanLon = Math.max(b.maxLon - b.minLon, 0.2);
-    var spanLat = Math.max(b.maxLat - b.minLat, 0.2);
+    var spanLon = Math.max(b.maxLon - b.minLon, 1.0);
+    var spanLat = Math.max(b.maxLat - b.minLat, 1.0);
     var zoom = Math.min((whole.maxLon - whole.minLon) / spanLon, (whole.maxLat - whole.minLat) / spanLat) * 0.66;
     return {
       center: [(b.minLon + b.maxLon) / 2, (b.minLat + b.maxLat) / 2],
-      zoom: Math.max(1, Math.min(zoom, 40))
+      zoom: Math.max(1, Math.min(zoom, 12))
     };
   }
 
@@ -137,7 +138,7 @@
             roam: true,
             center: v.center,
             zoom: v.zoom || 1,
-            itemStyle: { areaColor: "#f4f6f5", borderColor: "#b9c4bf" },
+            itemStyle: { areaColor: "#e9efec", borderColor: "#9aa8a1" },
             emphasis: { disabled: true }
           },
           series: [
