@@ -10,10 +10,11 @@ import os
 import random
 import threading
 import uuid
+from pathlib import Path
 
 from locust import HttpUser, between, task
 
-PLAN = json.loads(open(os.environ["LOADTEST_PLAN"], encoding="utf-8").read())
+PLAN = json.loads(Path(os.environ["LOADTEST_PLAN"]).read_text(encoding="utf-8"))
 MATERIALS = ["fly_ash", "ggbs", "steel_slag", "fgd_gypsum", "coal_gangue", "scrap_steel", "furnace_slag"]
 PLACES = [(36.6, 114.5), (38.04, 114.51), (39.6, 118.2), (36.65, 117.0), (37.87, 112.55)]
 _answers: list[tuple[int, str]] = [(a["proposal_id"], a["token"]) for a in PLAN["answers"]]

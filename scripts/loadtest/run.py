@@ -48,7 +48,7 @@ def prepare(env: dict[str, str], period: str) -> dict[str, Any]:
     """Tokens for one member per demo enterprise and for the regulators, plus proposals to accept."""
     subprocess.run([str(BIN / "exchange"), "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([str(BIN / "exchange"), "load-demo"], env=env, check=True, stdout=subprocess.DEVNULL)
-    code = f"""
+    code = """
 import json
 from sqlmodel import Session, select
 from exchange.accounts.models import Role, User
@@ -61,11 +61,11 @@ from exchange.settings import get_settings
 
 load_all_models()
 engine = get_engine(get_settings().database_url)
-out = {{"members": {{}}, "regulators": [], "admin": None, "listing_ids": []}}
+out = {"members": {}, "regulators": [], "admin": None, "listing_ids": []}
 with Session(engine) as s:
     pw = hash_password("load-test-password-1")
     for e in s.exec(select(Enterprise)).all():
-        u = User(email=f"load{{e.id}}@load.example", display_name=f"load {{e.id}}", password_hash=pw,
+        u = User(email=f"load{e.id}@load.example", display_name=f"load {e.id}", password_hash=pw,
                  role=Role.ENTERPRISE, enterprise_id=e.id)
         s.add(u)
         s.flush()
@@ -119,8 +119,9 @@ def summarise(stats_csv: Path) -> dict[str, dict[str, float]]:
         fails = sum(int(r["Failure Count"]) for r in picked)
         rps = sum(float(r["Requests/s"]) for r in picked)
 
-        def pct(col: str) -> float:  # the worst row's percentile bounds the group's (conservative)
-            return max(float(r[col] or 0) for r in picked if int(r["Request Count"]))
+        def pct(col: str, rows: list[dict[str, str]] = picked) -> float:
+            """The worst row's percentile bounds the group's (conservative)."""
+            return max(float(r[col] or 0) for r in rows if int(r["Request Count"]))
 
         out[group] = {
             "requests": n,
