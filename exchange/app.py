@@ -14,11 +14,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 import exchange
 from exchange.core.db import get_engine
+from exchange.core.dbfaults import DatabaseFaultMiddleware, classify
 from exchange.core.denied import DENIED_STATUSES, DenialFolder, record_denied
 from exchange.core.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_protect
 from exchange.core.errors import DomainError
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Innermost (added first): sees the rendered response of every POST /api/ route, after the rate limit.
     app.add_middleware(IdempotencyMiddleware, engine=app.state.engine)
+    # Around it: a database fault inside the idempotency middleware answers 503/507, not a bare 500.
+    app.add_middleware(DatabaseFaultMiddleware)
 
     limiter = RateLimiter(settings.rate_limit_per_minute)
     denials = DenialFolder()
@@ -162,20 +165,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
         return JSONResponse({"error": "invalid_input", "detail": detail, "errors": errors}, status_code=422)
 
-    @app.exception_handler(OperationalError)
-    async def database_down(request: Request, exc: OperationalError) -> Response:
-        log.warning("database unavailable: %s", exc)
-        return JSONResponse(
-            {"error": "service_unavailable", "detail": "the database is unavailable; please retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> Response:
-        if exc.connection_invalidated:
-            return await database_down(request, exc)  # type: ignore[arg-type]
-        raise exc
+    async def database_fault(request: Request, exc: DBAPIError) -> Response:
+        """Unreachable, restarting, read-only or full database: a clear 503/507 (see core/dbfaults.py)."""
+        fault = classify(exc)
+        if fault is None:
+            raise exc
+        log.warning("database fault (%s): %s", fault.code, exc)
+        return JSONResponse(fault.body(), status_code=fault.status, headers=fault.headers())
 
     static_dir = REPO_ROOT / "frontend" / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")

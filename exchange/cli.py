@@ -185,7 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    from sqlalchemy.exc import DBAPIError
+
+    from exchange.core.dbfaults import classify
+
+    try:
+        result: int = args.func(args)
+    except DBAPIError as exc:
+        fault = classify(exc)  # unreachable, read-only or full: one sentence, not a traceback
+        if fault is None:
+            raise
+        print(f"error: {fault.detail}", file=sys.stderr)
+        return 3
     return result
 
 
