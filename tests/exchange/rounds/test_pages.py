@@ -355,3 +355,39 @@ def test_the_audit_trail_is_for_the_parks_manager_and_admins(
     assert client.get(f"/rounds/{rid}/audit").status_code == 200
     _login_as(client, world.consumer.user)
     assert client.get(f"/rounds/{rid}/audit").status_code == 404
+
+
+def test_a_regulator_runs_a_round_over_cities_of_the_region_only(
+    client: TestClient, world: RoundWorld, make_listing: Any, session: Session
+) -> None:
+    make_listing(world.producer, "supply", "fly_ash", 120)
+    token = login(client, world.regulator)
+    page = client.get("/rounds/new")
+    assert page.status_code == 200
+    assert 'name="scope" value="regions" checked' in page.text and 'value="130000" selected' in page.text
+    assert 'value="130400"' in page.text and 'value="110000"' not in page.text  # Hebei's cities, not Beijing
+
+    r = client.post("/rounds/new", data=_form(token, scope="regions", regions=["110000"]))
+    assert r.status_code == 403 and _field_error(r.text, "regions")
+    r = client.post("/rounds/new", data=_form(token, scope="regions", regions=["130400"], action="preview"))
+    assert r.status_code == 200 and 'data-material="fly_ash"' in r.text
+    r = client.post("/rounds/new", data=_form(token, scope="regions", regions=["130400"]), follow_redirects=False)
+    assert r.status_code == 303
+    [rnd] = _rounds(session)
+    assert rnd.scope_regions == ["130400"] and rnd.region_code == "130000" and rnd.park_id is None
+    page = client.get(f"/rounds/{rnd.id}")
+    assert page.status_code == 200 and "Provinces and cities: Handan" in page.text
+
+
+def test_an_admin_runs_a_round_over_every_visible_listing(
+    client: TestClient, world: RoundWorld, make_listing: Any, session: Session, drain: Any
+) -> None:
+    make_listing(world.producer, "supply", "fly_ash", 120)
+    make_listing(world.consumer, "demand", "fly_ash", 80)
+    token = login(client, world.admin)
+    assert 'name="scope" value="visible" checked' in client.get("/rounds/new").text
+    r = client.post("/rounds/new", data=_form(token, scope="visible"), follow_redirects=False)
+    assert r.status_code == 303
+    drain()
+    page = client.get(r.headers["location"])
+    assert 'id="report-table"' in page.text and 'id="round-publish"' in page.text
