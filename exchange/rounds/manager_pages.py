@@ -115,6 +115,18 @@ AUDIT_ACTION_LABELS = {
     "delivery.record": "Delivery recorded",
     "delivery.confirm": "Delivery confirmed",
 }
+AUDIT_STATE_LABELS = {
+    **ROUND_STATE_LABELS,
+    **RUN_STATE_LABELS,
+    "open": "Open",
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "withdrawn": "Withdrawn",
+    "active": "Active",
+    "completed": "Completed",
+    "recorded": "Recorded",
+    "confirmed": "Confirmed",
+}
 CHANGE_LABELS = {"added": "Added", "removed": "Removed", "changed": "Tonnes changed"}
 SETTINGS_FIELDS: tuple[tuple[str, float, float, bool, str], ...] = (
     # name, low, high, low is exclusive, the message when the number is missing or out of range
@@ -715,4 +727,5 @@ def audit_page(request: Request, round_id: int, session: SessionDep, user: Optio
         events=events,
         actors=service.actor_names(session, events),
         action_labels=AUDIT_ACTION_LABELS,
+        state_labels=AUDIT_STATE_LABELS,
     )
