@@ -25,7 +25,11 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """The request's session; also on request.state.db so a template helper can read through it instead of
+    opening a second transaction (on SQLite every transaction begins IMMEDIATE: a second one would wait for the
+    first's write lock until the busy timeout)."""
     with Session(request.app.state.engine, expire_on_commit=False) as session:
+        request.state.db = session
         yield session
 
 
