@@ -1,5 +1,7 @@
 """Fault injection, the fast variants (the long ones are `make reliability`, see docs/reliability.md).
 
+- A round's worker is SIGKILLed at random points (5 times, a forked worker): no partial round, the database
+  intact, and after recovery (reap, retry) the same result as a clean run.
 - The database is unreachable (a PostgreSQL URL with nobody listening): every request answers 503 with a clear
   message and Retry-After, quickly, whether it fails in a route or in the idempotency middleware; never a 500.
 - SQLite read-only and SQLite full: a write answers 503 (read-only) or 507 (full) with a message saying so, the
@@ -27,6 +29,7 @@ from exchange.accounts.models import Role
 from exchange.app import create_app
 from exchange.core import db as core_db
 from exchange.settings import Settings
+from scripts.reliability import kill_worker
 
 PG_URL = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="an SQLite file fault")
@@ -231,3 +234,20 @@ def test_the_cli_exits_non_zero_with_the_reason_when_the_database_is_read_only(
     assert code != 0
     assert "read-only" in capsys.readouterr().err
     assert integrity(path) == ("ok", 0)
+
+
+# ---------------------------------------------------------------------------------------------- kill a worker
+
+
+def test_killing_a_round_worker_at_random_points_leaves_no_partial_round_and_a_retry_gives_the_clean_result(
+    database_url: str,
+) -> None:
+    """The fast variant of `scripts/reliability/kill_worker.py` (200 kills per database, a real `exchange worker`):
+    5 kills of a forked worker over the demo region, half of them aimed at the transaction writing the results."""
+    figures = kill_worker.campaign(
+        "postgresql" if PG_URL else "sqlite", iterations=5, worker="fork", seed=7, url=database_url, full_check_every=5
+    )
+    assert figures.ok, figures.failures
+    assert (figures.iterations, figures.partial_runs, figures.integrity_failures) == (5, 0, 0)
+    assert figures.identical_results == 5
+    assert sum(figures.killed_at.values()) == 5
