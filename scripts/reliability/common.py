@@ -53,7 +53,8 @@ def scratch_database(kind: str, pg_url: str = DEFAULT_PG_URL, tag: str = "rel") 
     if kind != "postgresql":
         raise ValueError(f"unknown database kind {kind!r} (sqlite or postgresql)")
     schema = f"{tag}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    # No pool: a connection kept from the CREATE would be dead after a PostgreSQL restart, failing the DROP.
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
