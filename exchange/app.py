@@ -7,8 +7,11 @@ import logging
 import pkgutil
 import secrets
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -16,13 +19,14 @@ from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import exchange
 from exchange.core.db import get_engine
 from exchange.core.dbfaults import DatabaseFaultMiddleware, classify
 from exchange.core.denied import DENIED_STATUSES, DenialFolder, record_denied
 from exchange.core.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_protect
-from exchange.core.errors import DomainError
+from exchange.core.errors import DomainError, ErrorBody
 from exchange.core.idempotency import IdempotencyMiddleware
 from exchange.core.ratelimit import RateLimiter
 from exchange.settings import REPO_ROOT, Settings, get_settings
@@ -59,6 +63,33 @@ def domain_routers() -> list[APIRouter]:
     return routers
 
 
+def document_errors(app: FastAPI) -> None:
+    """Describe the error body the handlers below really send (`ErrorBody`) in the OpenAPI schema: for every
+    operation's 4xx answers, replacing FastAPI's own 422 shape, which this app never sends."""
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    content = {"application/json": {"schema": ref}}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, response in responses.items():
+                    if code.startswith("4"):
+                        response["content"] = content
+                responses.setdefault("4XX", {"description": "an error (see `detail`)", "content": content})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -69,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Listings, optimal matching rounds and utilisation statistics. "
         "Authenticate machine clients with `Authorization: Bearer <token>` (create a token on your account page).",
     )
+    document_errors(app)
     app.state.settings = settings
     app.state.engine = get_engine(settings.database_url)
 
@@ -164,6 +196,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
         return JSONResponse({"error": "invalid_input", "detail": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own errors (a body that is not JSON, an unknown path, a wrong method) in the API's shape."""
+        if not wants_json(request):
+            return await http_exception_handler(request, exc)
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(DBAPIError)
     async def database_fault(request: Request, exc: DBAPIError) -> Response:

@@ -16,6 +16,7 @@ from exchange.accounts.models import (
     UserStatus,
 )
 from exchange.core.deps import CSRF_COOKIE, SESSION_COOKIE, AdminUser, CurrentUser, SessionDep, SettingsDep
+from exchange.core.params import IdPath
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -67,7 +68,7 @@ def create_token(body: TokenCreate, user: CurrentUser, session: SessionDep) -> T
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def revoke_token(token_id: IdPath, user: CurrentUser, session: SessionDep) -> Response:
     service.revoke_api_token(session, user, token_id)
     return Response(status_code=204)
 
@@ -78,10 +79,10 @@ def create_staff(body: StaffCreate, admin: AdminUser, session: SessionDep) -> Us
 
 
 @router.post("/users/{user_id}/disable", response_model=UserPublic)
-def disable_user(user_id: int, admin: AdminUser, session: SessionDep) -> UserPublic:
+def disable_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> UserPublic:
     return to_public(service.set_status(session, admin, user_id, UserStatus.DISABLED))
 
 
 @router.post("/users/{user_id}/enable", response_model=UserPublic)
-def enable_user(user_id: int, admin: AdminUser, session: SessionDep) -> UserPublic:
+def enable_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> UserPublic:
     return to_public(service.set_status(session, admin, user_id, UserStatus.ACTIVE))

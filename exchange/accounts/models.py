@@ -10,6 +10,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from exchange.core.db import enum_type, utcnow
+from exchange.core.params import IdField
 
 
 class Role(enum.StrEnum):
@@ -106,5 +107,5 @@ class StaffCreate(BaseModel):
     display_name: str = PField(min_length=1, max_length=120)
     password: str = PField(min_length=10, max_length=200)
     role: Role
-    park_id: int | None = None
+    park_id: IdField | None = None
     region_code: str | None = PField(default=None, pattern=r"^\d{6}$")

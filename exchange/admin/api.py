@@ -11,6 +11,7 @@ from exchange.accounts.api import to_public
 from exchange.accounts.models import Role, UserPublic, UserStatus
 from exchange.admin import service
 from exchange.core.deps import AdminUser, SessionDep
+from exchange.core.params import Offset
 
 router = APIRouter(prefix="/api/v1/users", tags=["accounts"])
 
@@ -30,7 +31,7 @@ def list_users(
     status: UserStatus | None = None,
     q: Annotated[str | None, Query(max_length=200, description="part of the email or the name")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> UserPage:
     total, rows = service.list_users(session, admin, service.UserFilters(role, status, q, limit, offset))
     return UserPage(total=total, limit=limit, offset=offset, items=[to_public(u) for u in rows])

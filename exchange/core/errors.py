@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import Field as PField
+
 
 class DomainError(Exception):
     status = 400
@@ -46,3 +51,15 @@ class Unprocessable(DomainError):
 class TooManyRequests(DomainError):
     status = 429
     code = "too_many_requests"
+
+
+class ErrorBody(BaseModel):
+    """The body of every error the API answers (4xx, and the 503 of an unreachable database): one shape, so a
+    client reads `detail` (and `field`) whatever went wrong. FastAPI's own 422 shape is never sent."""
+
+    error: str = PField(description="a stable code: invalid_input, not_found, forbidden, conflict, ...")
+    detail: str = PField(description="what went wrong, in a sentence")
+    field: str | None = PField(default=None, description="the field or column at fault, when there is one")
+    errors: list[dict[str, Any]] | None = PField(
+        default=None, description="every problem (invalid_input: field and message; imports: row, column, message)"
+    )

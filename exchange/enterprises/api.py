@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from exchange.core.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
+from exchange.core.params import IdPath, IdQuery, Offset
 from exchange.enterprises import service
 from exchange.enterprises.models import (
     EnterpriseCreate,
@@ -40,12 +41,12 @@ def list_enterprises(
     session: SessionDep,
     user: OptionalUser,
     status: EnterpriseStatus | None = None,
-    park_id: int | None = None,
+    park_id: IdQuery = None,
     industry: str | None = None,
     city_code: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     q: Annotated[str | None, Query(max_length=200, description="part of the name, or the exact USCC")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> EnterprisePage:
     """Approved enterprises for everyone; your own and (for reviewers) pending ones too."""
     filters = service.EnterpriseFilters(status, park_id, industry, city_code, q, limit, offset)
@@ -54,26 +55,26 @@ def list_enterprises(
 
 
 @router.get("/{enterprise_id}", response_model=AnyView)
-def get_enterprise(enterprise_id: int, session: SessionDep, user: OptionalUser) -> EnterprisePublic:
+def get_enterprise(enterprise_id: IdPath, session: SessionDep, user: OptionalUser) -> EnterprisePublic:
     """The private view (contacts) for its members, admins and its park's manager; the public view otherwise."""
     return service.to_view(user, service.get_visible(session, user, enterprise_id))
 
 
 @router.patch("/{enterprise_id}", response_model=AnyView)
 def update_enterprise(
-    enterprise_id: int, body: EnterpriseUpdate, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    enterprise_id: IdPath, body: EnterpriseUpdate, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> EnterprisePublic:
     """Members change name, industry, address, coordinates and contacts; admins also the USCC, park and permits."""
     return service.to_view(user, service.update(session, user, enterprise_id, body, settings))
 
 
 @router.post("/{enterprise_id}/approve", response_model=AnyView)
-def approve(enterprise_id: int, session: SessionDep, user: CurrentUser) -> EnterprisePublic:
+def approve(enterprise_id: IdPath, session: SessionDep, user: CurrentUser) -> EnterprisePublic:
     return service.to_view(user, service.approve(session, user, enterprise_id))
 
 
 @router.post("/{enterprise_id}/reject", response_model=AnyView)
 def reject(
-    enterprise_id: int, session: SessionDep, user: CurrentUser, body: Annotated[ReviewIn | None, Body()] = None
+    enterprise_id: IdPath, session: SessionDep, user: CurrentUser, body: Annotated[ReviewIn | None, Body()] = None
 ) -> EnterprisePublic:
     return service.to_view(user, service.reject(session, user, enterprise_id, body.reason if body else None))

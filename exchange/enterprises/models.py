@@ -11,6 +11,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from exchange.core.db import enum_type, utcnow
+from exchange.core.params import IdField
 
 
 class EnterpriseStatus(enum.StrEnum):
@@ -48,7 +49,7 @@ class EnterpriseCreate(BaseModel):
     uscc: str = PField(min_length=18, max_length=18)
     industry: str = PField(min_length=1, max_length=40)
     address: str = PField(min_length=1, max_length=300)
-    park_id: int | None = None
+    park_id: IdField | None = None
     lat: float | None = PField(default=None, ge=-90, le=90)
     lon: float | None = PField(default=None, ge=-180, le=180)
     permits: list[str] = PField(default_factory=list)
@@ -87,7 +88,7 @@ class EnterpriseUpdate(BaseModel):
     uscc: str | None = PField(default=None, min_length=18, max_length=18)
     industry: str | None = PField(default=None, min_length=1, max_length=40)
     address: str | None = PField(default=None, min_length=1, max_length=300)
-    park_id: int | None = None
+    park_id: IdField | None = None
     lat: float | None = PField(default=None, ge=-90, le=90)
     lon: float | None = PField(default=None, ge=-180, le=180)
     permits: list[str] | None = None

@@ -5,15 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from fastapi import APIRouter, Query, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
 
 from exchange.core.deps import CurrentUser, EnterpriseMember, SessionDep
+from exchange.core.params import PERIOD_PATTERN, IdPath, IdQuery, Offset
 from exchange.ledgers import service
 from exchange.ledgers.models import ImportResult, LedgerIn, LedgerPublic, LedgerRevisionPublic, LedgerSource
 
 router = APIRouter(prefix="/api/v1/ledgers", tags=["ledgers"])
 
-PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+PERIOD = PERIOD_PATTERN
 
 
 @router.get("", response_model=list[LedgerPublic])
@@ -23,9 +24,9 @@ def list_ledgers(
     period_from: str | None = Query(default=None, pattern=PERIOD),
     period_to: str | None = Query(default=None, pattern=PERIOD),
     material_code: str | None = None,
-    enterprise_id: int | None = None,
+    enterprise_id: IdQuery = None,
     limit: int = Query(default=500, ge=1, le=5000),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> list[LedgerPublic]:
     """Ledger rows you may read: your enterprise's, or those in your park or region."""
     rows = service.list_entries(
@@ -63,9 +64,13 @@ def prefill(
     return {"material_code": material_code, "period": period, "sent_for_utilisation_t": service.kg_to_t(kg)}
 
 
-@router.get("/import-template.csv", response_class=PlainTextResponse)
-def import_template() -> PlainTextResponse:
-    return PlainTextResponse(
+@router.get(
+    "/import-template.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the CSV template"}},
+)
+def import_template() -> Response:
+    return Response(
         service.import_template_csv(),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="ledger-template.csv"'},
@@ -91,11 +96,11 @@ async def import_ledgers(file: UploadFile, session: SessionDep, user: Enterprise
 
 
 @router.get("/{entry_id}", response_model=LedgerPublic)
-def get_ledger(entry_id: int, session: SessionDep, user: CurrentUser) -> LedgerPublic:
+def get_ledger(entry_id: IdPath, session: SessionDep, user: CurrentUser) -> LedgerPublic:
     return service.to_public(service.get_entry(session, user, entry_id))
 
 
 @router.get("/{entry_id}/history", response_model=list[LedgerRevisionPublic])
-def ledger_history(entry_id: int, session: SessionDep, user: CurrentUser) -> list[LedgerRevisionPublic]:
+def ledger_history(entry_id: IdPath, session: SessionDep, user: CurrentUser) -> list[LedgerRevisionPublic]:
     """Every version, newest first."""
     return service.history(session, user, entry_id)

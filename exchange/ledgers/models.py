@@ -19,6 +19,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from exchange.core.db import enum_type, utcnow
+from exchange.core.params import PERIOD_PATTERN
 
 # The figures of a ledger row, in the order of the ledger form (and of the CSV/XLSX import columns).
 FIGURES: tuple[str, ...] = (
@@ -246,7 +247,7 @@ class LedgerFigures(BaseModel):
 
 class LedgerIn(LedgerFigures):
     material_code: str = PField(min_length=1, max_length=40)
-    period: str = PField(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2025-03"])
+    period: str = PField(pattern=PERIOD_PATTERN, examples=["2025-03"])
     note: str | None = PField(default=None, max_length=500)
 
 

@@ -15,6 +15,7 @@ from exchange.accounts.models import Role
 from exchange.core.deps import CurrentUser, EnterpriseMember, SessionDep
 from exchange.core.errors import DomainError
 from exchange.core.i18n import request_locale
+from exchange.core.params import PERIOD_PATTERN
 from exchange.core.web import redirect, render
 from exchange.ledgers import service
 from exchange.ledgers.models import FIGURES, LedgerIn, LedgerSource
@@ -61,7 +62,7 @@ def _errors(exc: Exception) -> dict[str, str]:
 
 def _period_or_none(value: str | None) -> str | None:
     value = (value or "").strip()
-    return value if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value) else None
+    return value if re.match(PERIOD_PATTERN, value) else None
 
 
 PAGE_SIZE = 100

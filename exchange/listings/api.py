@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from exchange.core.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
 from exchange.core.i18n import request_locale
+from exchange.core.params import MAX_ID, IdPath, IdQuery, Offset
 from exchange.listings import service, spreadsheet
 from exchange.listings.models import Attachment as AttachmentRow
 from exchange.listings.models import (
@@ -84,7 +85,7 @@ def list_listings(
     category: str | None = Query(default=None, max_length=40, description="catalogue group or bulk category"),
     province_code: str | None = Query(default=None, pattern=r"^\d{6}$"),
     city_code: str | None = Query(default=None, pattern=r"^\d{6}$"),
-    park_id: int | None = None,
+    park_id: IdQuery = None,
     near_lat: float | None = Query(default=None, ge=-90, le=90),
     near_lon: float | None = Query(default=None, ge=-180, le=180),
     radius_km: float | None = Query(default=None, gt=0, le=5000),
@@ -95,7 +96,7 @@ def list_listings(
         default="-created_at", pattern=r"^[-+]?(created_at|quantity|price|distance)$", description="prefix - for desc"
     ),
     limit: int = Query(default=20, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
 ) -> ListingPage:
     """Listings you may see (anyone may browse public ones), filtered, sorted and paginated."""
     filters = service.ListingFilters(
@@ -146,19 +147,32 @@ async def import_listings(
     return result
 
 
-@router.get("/import/template.csv", include_in_schema=True)
+@router.get(
+    "/import/template.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the CSV template"}},
+)
 def import_template_csv() -> Response:
     return spreadsheet.template_response("csv")
 
 
-@router.get("/import/template.xlsx")
+@router.get(
+    "/import/template.xlsx",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {spreadsheet.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the XLSX template",
+        }
+    },
+)
 def import_template_xlsx() -> Response:
     return spreadsheet.template_response("xlsx")
 
 
 @router.get("/attachments/{attachment_id}", response_class=FileResponse)
 def download_attachment(
-    attachment_id: int, session: SessionDep, settings: SettingsDep, user: OptionalUser
+    attachment_id: IdPath, session: SessionDep, settings: SettingsDep, user: OptionalUser
 ) -> FileResponse:
     """The attached test report, for those who may see its listing."""
     att, path = service.get_attachment(session, user, attachment_id, settings)
@@ -171,7 +185,7 @@ def download_attachment(
 
 @router.get("/{listing_id}", response_model=AnyView)
 def get_listing(
-    listing_id: int, request: Request, response: Response, session: SessionDep, user: OptionalUser
+    listing_id: IdPath, request: Request, response: Response, session: SessionDep, user: OptionalUser
 ) -> AnyView:
     """One listing (404 if it does not exist or you may not see it). The ETag goes back in If-Match on PATCH."""
     return _view(request, session, service.get_visible(session, user, listing_id), user, response)
@@ -179,7 +193,7 @@ def get_listing(
 
 @router.patch("/{listing_id}", response_model=AnyView)
 def update_listing(
-    listing_id: int,
+    listing_id: IdPath,
     body: ListingUpdate,
     request: Request,
     response: Response,
@@ -196,7 +210,7 @@ def update_listing(
 # Declared before /{listing_id}/{action}, which would otherwise take "attachments" as an action.
 @router.post("/{listing_id}/attachments", status_code=201, response_model=list[AttachmentPublic])
 async def add_attachments(
-    listing_id: int, files: list[UploadFile], session: SessionDep, settings: SettingsDep, user: CurrentUser
+    listing_id: IdPath, files: list[UploadFile], session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> list[AttachmentPublic]:
     """Attach test reports (PDF, PNG or JPEG, checked by content; each at most the upload limit)."""
     uploads = [(f.filename or "report", await f.read(settings.max_upload_bytes + 1)) for f in files]
@@ -206,13 +220,13 @@ async def add_attachments(
 
 @router.post("/{listing_id}/{action}", response_model=AnyView)
 def change_status(
-    listing_id: int,
+    listing_id: IdPath,
     action: Literal["pause", "resume", "close"],
     request: Request,
     response: Response,
     session: SessionDep,
     user: CurrentUser,
-    version: Annotated[int | None, Body(embed=True)] = None,
+    version: Annotated[int | None, Body(embed=True, ge=1, le=MAX_ID)] = None,
     if_match: IfMatch = None,
 ) -> AnyView:
     """Pause, resume or close (final). Optionally send `{"version": n}` or If-Match to act only on what you saw."""
@@ -221,11 +235,11 @@ def change_status(
 
 
 @router.get("/{listing_id}/history", response_model=list[ListingChangePublic])
-def listing_history(listing_id: int, session: SessionDep, user: CurrentUser) -> list[ListingChangePublic]:
+def listing_history(listing_id: IdPath, session: SessionDep, user: CurrentUser) -> list[ListingChangePublic]:
     """Every change (who, when, before and after): for the owner enterprise's members and admins."""
     return service.history(session, user, listing_id)
 
 
 @router.get("/{listing_id}/attachments", response_model=list[AttachmentPublic])
-def list_attachments(listing_id: int, session: SessionDep, user: OptionalUser) -> list[AttachmentPublic]:
+def list_attachments(listing_id: IdPath, session: SessionDep, user: OptionalUser) -> list[AttachmentPublic]:
     return [attachment_public(a) for a in service.list_attachments(session, user, listing_id)]

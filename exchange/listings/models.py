@@ -17,6 +17,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from exchange.core.db import enum_type, utcnow
+from exchange.core.params import MAX_ID
 
 
 class ListingKind(enum.StrEnum):
@@ -155,7 +156,7 @@ class ListingCreate(ListingFields):
 class ListingUpdate(ListingFields):
     """Send only the fields to change, plus the `version` you last read (or an If-Match header)."""
 
-    version: int | None = PField(default=None, ge=1)
+    version: int | None = PField(default=None, ge=1, le=MAX_ID)
     material_code: str | None = PField(default=None, min_length=1, max_length=40)
     quantity_t: Decimal | None = PField(default=None, gt=0, le=MAX_QUANTITY_T, max_digits=13, decimal_places=3)
 

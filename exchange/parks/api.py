@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from exchange.core.deps import AdminUser, SessionDep
+from exchange.core.params import IdPath
 from exchange.parks import service
 from exchange.parks.models import ParkCreate, ParkPublic
 
@@ -23,7 +24,7 @@ def list_parks(
 
 
 @router.get("/{park_id}", response_model=ParkPublic)
-def get_park(park_id: int, session: SessionDep) -> ParkPublic:
+def get_park(park_id: IdPath, session: SessionDep) -> ParkPublic:
     return service.to_public(service.get_park(session, park_id))
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from exchange.core.deps import CurrentUser, SessionDep, SettingsDep
 from exchange.core.i18n import request_locale
+from exchange.core.params import IdField, IdPath, IdQuery, IdQueryRequired, Offset
 from exchange.rounds import deals, export, jobs, service
 from exchange.rounds.models import (
     AgreementPublic,
@@ -54,7 +55,7 @@ def _locale(request: Request) -> str:
 
 
 class PublishIn(BaseModel):
-    run: int | None = None  # the run number reviewed; refused with 409 if a later run exists
+    run: IdField | None = None  # the run number reviewed; refused with 409 if a later run exists
 
 
 class PublishOut(BaseModel):
@@ -80,14 +81,14 @@ def create_round(body: RoundCreate, session: SessionDep, settings: SettingsDep, 
 
 @router.get("/rounds", response_model=list[RoundPublic])
 def list_rounds(
-    session: SessionDep, user: CurrentUser, limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)
+    session: SessionDep, user: CurrentUser, limit: int = Query(100, ge=1, le=500), offset: Offset = 0
 ) -> list[RoundPublic]:
     return [service.round_public(session, r) for r in service.list_rounds(session, user, limit, offset)]
 
 
 @router.get("/rounds/{round_id}", response_model=RoundPublic)
 def get_round(
-    round_id: int, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    round_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> RoundPublic:
     _kick(request, session, settings)
     rnd = service.get_round(session, user, round_id)
@@ -96,7 +97,7 @@ def get_round(
 
 @router.get("/rounds/{round_id}/status", response_model=RoundStatus)
 def round_status(
-    round_id: int, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    round_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> RoundStatus:
     """Stage and progress of the round's current run (queued, building_pairs, solving, writing_results, done)."""
     _kick(request, session, settings)
@@ -105,13 +106,13 @@ def round_status(
 
 
 @router.post("/rounds/{round_id}/cancel", response_model=RoundPublic)
-def cancel_round(round_id: int, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> RoundPublic:
+def cancel_round(round_id: IdPath, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> RoundPublic:
     return service.round_public(session, service.cancel(session, settings, user, round_id))
 
 
 @router.post("/rounds/{round_id}/runs", status_code=202, response_model=RunPublic)
 def start_run(
-    round_id: int,
+    round_id: IdPath,
     session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
@@ -124,33 +125,33 @@ def start_run(
 
 
 @router.get("/rounds/{round_id}/runs", response_model=list[RunPublic])
-def list_runs(round_id: int, session: SessionDep, user: CurrentUser) -> list[RunPublic]:
+def list_runs(round_id: IdPath, session: SessionDep, user: CurrentUser) -> list[RunPublic]:
     rnd = service.get_round(session, user, round_id)
     return [service.run_public(session, r) for r in service.list_runs(session, rnd)]
 
 
 @router.get("/rounds/{round_id}/runs/{number}", response_model=RunPublic)
-def get_run(round_id: int, number: int, session: SessionDep, user: CurrentUser) -> RunPublic:
+def get_run(round_id: IdPath, number: IdPath, session: SessionDep, user: CurrentUser) -> RunPublic:
     rnd = service.get_round(session, user, round_id)
     return service.run_public(session, service.get_run(session, rnd, number))
 
 
 @router.get("/rounds/{round_id}/runs/{number}/problem")
-def run_problem(round_id: int, number: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+def run_problem(round_id: IdPath, number: IdPath, session: SessionDep, user: CurrentUser) -> JSONResponse:
     """The solver input this run used (the `exchange solve` contract): re-solve it offline to compare."""
     rnd = service.get_round(session, user, round_id, manage=True)
     return JSONResponse(service.get_run(session, rnd, number).problem or {})
 
 
 @router.get("/rounds/{round_id}/runs/{number}/solution")
-def run_solution(round_id: int, number: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+def run_solution(round_id: IdPath, number: IdPath, session: SessionDep, user: CurrentUser) -> JSONResponse:
     rnd = service.get_round(session, user, round_id, manage=True)
     return JSONResponse(service.get_run(session, rnd, number).solution or {})
 
 
 @router.get("/rounds/{round_id}/report")
 def round_report(
-    round_id: int, request: Request, session: SessionDep, user: CurrentUser, run: int | None = None
+    round_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, run: IdQuery = None
 ) -> JSONResponse:
     """Tonnes matched vs offered per material, utilisation before → after, transport cost, tonne-km, CO2 of
     transport and avoided, the pairs, the unmatched lots with reasons, and the flows for a map."""
@@ -160,19 +161,35 @@ def round_report(
 
 
 @router.get("/rounds/{round_id}/compare")
-def compare_runs(round_id: int, a: int, b: int, session: SessionDep, user: CurrentUser) -> JSONResponse:
+def compare_runs(
+    round_id: IdPath, a: IdQueryRequired, b: IdQueryRequired, session: SessionDep, user: CurrentUser
+) -> JSONResponse:
     rnd = service.get_round(session, user, round_id)
     return JSONResponse(export.jsonable(service.compare(session, rnd, a, b)))
 
 
-@router.get("/rounds/{round_id}/export")
+@router.get(
+    "/rounds/{round_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+            "description": "the run's pairs as CSV (format=csv) or XLSX (format=xlsx)",
+        }
+    },
+)
 def export_round(
-    round_id: int,
+    round_id: IdPath,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
     format: Literal["csv", "xlsx"] = "csv",
-    run: int | None = None,
+    run: IdQuery = None,
 ) -> Response:
     rnd = service.get_round(session, user, round_id)
     r = service.get_run(session, rnd, run)
@@ -192,13 +209,13 @@ def export_round(
 
 
 @router.put("/rounds/{round_id}/pins", response_model=RoundPublic)
-def pin_pair(round_id: int, body: PinIn, session: SessionDep, user: CurrentUser) -> RoundPublic:
+def pin_pair(round_id: IdPath, body: PinIn, session: SessionDep, user: CurrentUser) -> RoundPublic:
     return service.round_public(session, service.set_pin(session, user, round_id, body))
 
 
 @router.delete("/rounds/{round_id}/pins/{supply_listing_id}/{demand_listing_id}", response_model=RoundPublic)
 def unpin_pair(
-    round_id: int, supply_listing_id: int, demand_listing_id: int, session: SessionDep, user: CurrentUser
+    round_id: IdPath, supply_listing_id: IdPath, demand_listing_id: IdPath, session: SessionDep, user: CurrentUser
 ) -> RoundPublic:
     return service.round_public(
         session, service.remove_pin(session, user, round_id, supply_listing_id, demand_listing_id)
@@ -206,7 +223,7 @@ def unpin_pair(
 
 
 @router.put("/rounds/{round_id}/forbidden", response_model=RoundPublic)
-def forbid_pair(round_id: int, body: PairIn, session: SessionDep, user: CurrentUser) -> RoundPublic:
+def forbid_pair(round_id: IdPath, body: PairIn, session: SessionDep, user: CurrentUser) -> RoundPublic:
     return service.round_public(
         session, service.forbid(session, user, round_id, body.supply_listing_id, body.demand_listing_id)
     )
@@ -214,14 +231,14 @@ def forbid_pair(round_id: int, body: PairIn, session: SessionDep, user: CurrentU
 
 @router.delete("/rounds/{round_id}/forbidden/{supply_listing_id}/{demand_listing_id}", response_model=RoundPublic)
 def allow_pair(
-    round_id: int, supply_listing_id: int, demand_listing_id: int, session: SessionDep, user: CurrentUser
+    round_id: IdPath, supply_listing_id: IdPath, demand_listing_id: IdPath, session: SessionDep, user: CurrentUser
 ) -> RoundPublic:
     return service.round_public(session, service.allow(session, user, round_id, supply_listing_id, demand_listing_id))
 
 
 @router.post("/rounds/{round_id}/publish", response_model=PublishOut)
 def publish_round(
-    round_id: int, session: SessionDep, user: CurrentUser, body: PublishIn | None = Body(default=None)
+    round_id: IdPath, session: SessionDep, user: CurrentUser, body: PublishIn | None = Body(default=None)
 ) -> PublishOut:
     """Send the reviewed run's pairs to both enterprises as proposals."""
     created = service.publish(session, user, round_id, body.run if body else None)
@@ -230,21 +247,23 @@ def publish_round(
 
 
 @router.get("/rounds/{round_id}/proposals", response_model=list[ProposalPublic])
-def round_proposals(round_id: int, request: Request, session: SessionDep, user: CurrentUser) -> list[ProposalPublic]:
+def round_proposals(round_id: IdPath, request: Request, session: SessionDep, user: CurrentUser) -> list[ProposalPublic]:
     service.get_round(session, user, round_id, manage=True)
     loc = _locale(request)
     return [deals.proposal_public(session, user, p, loc) for p in deals.round_proposals(session, round_id)]
 
 
 @router.get("/rounds/{round_id}/agreements", response_model=list[AgreementPublic])
-def round_agreements(round_id: int, request: Request, session: SessionDep, user: CurrentUser) -> list[AgreementPublic]:
+def round_agreements(
+    round_id: IdPath, request: Request, session: SessionDep, user: CurrentUser
+) -> list[AgreementPublic]:
     service.get_round(session, user, round_id, manage=True)
     loc = _locale(request)
     return [deals.agreement_public(session, a, loc) for a in deals.round_agreements(session, round_id)]
 
 
 @router.get("/rounds/{round_id}/audit")
-def round_audit(round_id: int, session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
+def round_audit(round_id: IdPath, session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """Who did what and when, from which state to which, for the round and its proposals, agreements and
     deliveries (admins, the park's manager, regulators of the round's region)."""
     rnd = service.get_round(session, user, round_id, manage=True)
@@ -280,13 +299,13 @@ def my_proposals(
 
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalPublic)
-def get_proposal(proposal_id: int, request: Request, session: SessionDep, user: CurrentUser) -> ProposalPublic:
+def get_proposal(proposal_id: IdPath, request: Request, session: SessionDep, user: CurrentUser) -> ProposalPublic:
     return deals.proposal_public(session, user, deals.get_proposal(session, user, proposal_id), _locale(request))
 
 
 @router.post("/proposals/{proposal_id}/accept", response_model=ProposalPublic)
 def accept_proposal(
-    proposal_id: int,
+    proposal_id: IdPath,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
@@ -300,7 +319,7 @@ def accept_proposal(
 
 @router.post("/proposals/{proposal_id}/decline", response_model=ProposalPublic)
 def decline_proposal(
-    proposal_id: int,
+    proposal_id: IdPath,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
@@ -321,13 +340,13 @@ def my_agreements(request: Request, session: SessionDep, user: CurrentUser) -> l
 
 
 @router.get("/agreements/{agreement_id}", response_model=AgreementPublic)
-def get_agreement(agreement_id: int, request: Request, session: SessionDep, user: CurrentUser) -> AgreementPublic:
+def get_agreement(agreement_id: IdPath, request: Request, session: SessionDep, user: CurrentUser) -> AgreementPublic:
     return deals.agreement_public(session, deals.get_agreement(session, user, agreement_id), _locale(request))
 
 
 @router.post("/agreements/{agreement_id}/cancel", response_model=AgreementPublic)
 def cancel_agreement(
-    agreement_id: int,
+    agreement_id: IdPath,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
@@ -338,19 +357,21 @@ def cancel_agreement(
 
 
 @router.get("/agreements/{agreement_id}/deliveries", response_model=list[DeliveryPublic])
-def list_deliveries(agreement_id: int, session: SessionDep, user: CurrentUser) -> list[DeliveryPublic]:
+def list_deliveries(agreement_id: IdPath, session: SessionDep, user: CurrentUser) -> list[DeliveryPublic]:
     deals.get_agreement(session, user, agreement_id)
     return [deals.delivery_public(d) for d in deals.deliveries(session, agreement_id)]
 
 
 @router.post("/agreements/{agreement_id}/deliveries", status_code=201, response_model=DeliveryPublic)
-def record_delivery(agreement_id: int, body: DeliveryCreate, session: SessionDep, user: CurrentUser) -> DeliveryPublic:
+def record_delivery(
+    agreement_id: IdPath, body: DeliveryCreate, session: SessionDep, user: CurrentUser
+) -> DeliveryPublic:
     """Date, tonnes, waybill or vehicle number, and the transfer-manifest number for hazardous waste."""
     return deals.delivery_public(deals.record_delivery(session, user, agreement_id, body))
 
 
 @router.post("/deliveries/{delivery_id}/confirm", response_model=DeliveryPublic)
-def confirm_delivery(delivery_id: int, session: SessionDep, user: CurrentUser) -> DeliveryPublic:
+def confirm_delivery(delivery_id: IdPath, session: SessionDep, user: CurrentUser) -> DeliveryPublic:
     return deals.delivery_public(deals.confirm_delivery(session, user, delivery_id))
 
 

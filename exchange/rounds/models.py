@@ -18,6 +18,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from exchange.core.db import enum_type, utcnow
+from exchange.core.params import PERIOD_PATTERN, IdField
 
 # ---------------------------------------------------------------------------------------------- states
 
@@ -301,7 +302,7 @@ class Notification(SQLModel, table=True):
 
 # ---------------------------------------------------------------------------------------------- API schemas
 
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
 REGION_PATTERN = r"^\d{6}$"
 Tonnes = Decimal
 
@@ -320,7 +321,7 @@ class RoundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: ScopeKind = ScopeKind.PARK
-    park_id: int | None = None  # scope=park: defaults to the manager's own park
+    park_id: IdField | None = None  # scope=park: defaults to the manager's own park
     regions: list[str] = PField(default_factory=list, max_length=100)
     period: str = PField(pattern=PERIOD_PATTERN, examples=["2025-06"])
     materials: list[str] = PField(default_factory=list, max_length=200)
@@ -344,16 +345,16 @@ class RoundCreate(BaseModel):
 class PinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    supply_listing_id: int
-    demand_listing_id: int
+    supply_listing_id: IdField
+    demand_listing_id: IdField
     quantity_t: Decimal = PField(gt=0, le=Decimal("100000000"), max_digits=13, decimal_places=3)
 
 
 class PairIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    supply_listing_id: int
-    demand_listing_id: int
+    supply_listing_id: IdField
+    demand_listing_id: IdField
 
 
 class AnswerIn(BaseModel):
