@@ -16,13 +16,13 @@ as "no data", never used as a complement since they protect nothing.
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 MIN_ENTERPRISES = 3
-MAX_DOMINANCE = 0.85
+MAX_DOMINANCE_PCT = 85  # integer percent: the comparison stays exact on integer kilograms
 TOTAL = "__total__"  # the margin key: (row, TOTAL) is a row total, (TOTAL, col) a column total
 
 
@@ -50,7 +50,7 @@ def breaks_primary_rule(c: CellStats) -> bool:
     if c.n_enterprises < MIN_ENTERPRISES:
         return True
     for total, largest in ((c.generated_kg, c.max_generated_kg), (c.utilised_kg, c.max_utilised_kg)):
-        if total > 0 and largest > MAX_DOMINANCE * total:
+        if total > 0 and largest * 100 > MAX_DOMINANCE_PCT * total:
             return True
     return False
 
@@ -98,16 +98,25 @@ def recoverable(status: Mapping[Key, Status], rows: list[Hashable], cols: list[H
     return [k for k, i in index.items() if norms[i] < 1e-9]
 
 
-def suppress(cells: Mapping[Key, CellStats], rows: list[Hashable], cols: list[Hashable]) -> dict[Key, Status]:
-    """Status of every interior cell and margin of the table rows × cols (with margins keyed by TOTAL)."""
+def suppress(
+    cells: Mapping[Key, CellStats],
+    rows: list[Hashable],
+    cols: list[Hashable],
+    also_primary: Collection[Key] = (),
+) -> dict[Key, Status]:
+    """Status of every interior cell and margin of the table rows × cols (with margins keyed by TOTAL).
+
+    `also_primary`: cells that pass the rule themselves but break it for some insider (see
+    `exchange.stats.service.exposed_to_insiders`); they are suppressed as primary cells."""
     status: dict[Key, Status] = {}
     keys = [(r, c) for r in [*rows, TOTAL] for c in [*cols, TOTAL]]
     empty = CellStats(0, 0, 0, 0, 0)
+    forced = set(also_primary)
     for k in keys:
         s = cells.get(k, empty)
         if s.n_enterprises == 0:
             status[k] = Status.EMPTY
-        elif breaks_primary_rule(s):
+        elif breaks_primary_rule(s) or k in forced:
             status[k] = Status.PRIMARY
         else:
             status[k] = Status.PUBLISHED

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from exchange.accounts.models import Role, User
 from exchange.core.errors import Forbidden, NotFound, Unprocessable
+from exchange.core.params import PERIOD_PATTERN
 from exchange.enterprises.models import Enterprise
 from exchange.ledgers.models import LedgerEnterpriseYear, LedgerEntry, LedgerRegionMonth
 from exchange.listings.models import Listing
@@ -133,7 +134,7 @@ def scope_for(session: Session, user: User, region: str | None = None, park_id: 
     return wanted
 
 
-PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+PERIOD_RE = PERIOD_PATTERN
 
 
 @dataclass(frozen=True)
@@ -602,7 +603,11 @@ def _outside_stats(session: Session, outer: Scope, inner: Scope, period: Period)
     )
     n, g, max_g, u, max_u = session.execute(
         sa.select(
-            sa.func.count(), sa.func.sum(per.c.g), sa.func.max(per.c.g), sa.func.sum(per.c.u), sa.func.max(per.c.u)
+            _contributors(per.c.g, per.c.u),
+            sa.func.sum(per.c.g),
+            sa.func.max(per.c.g),
+            sa.func.sum(per.c.u),
+            sa.func.max(per.c.u),
         )
     ).one()
     return CellStats(int(n or 0), int(g or 0), int(max_g or 0), int(u or 0), int(max_u or 0))
@@ -759,8 +764,14 @@ def table(session: Session, scope: Scope, period: Period, name: str, own: Scope 
 # ---------------------------------------------------------------- public statistics with disclosure control
 
 
+def _contributors(generated: Any, utilised: Any) -> Any:
+    """Enterprises that put something into a cell: one that filed zeros builds nothing, and counting it would let
+    two real contributors pass the threshold of three (each could then work out the other's figure)."""
+    return sa.func.coalesce(sa.func.sum(sa.case((sa.or_(generated > 0, utilised > 0), 1), else_=0)), 0)
+
+
 def _cell_stats(session: Session, period: Period, keys: Sequence[str]) -> dict[tuple[Any, ...], tuple[CellStats, int]]:
-    """Per cell (bulk only): enterprise count, the largest single enterprise's generation and utilisation, and
+    """Per cell (bulk only): contributing enterprises, the largest single enterprise's generation and utilisation, and
     the prior-year stock utilised (for the rate's denominator). Two GROUP BYs in one statement."""
     src = enterprise_source(period)
     key_cols = [src.col(k).label(k) for k in keys]
@@ -778,7 +789,7 @@ def _cell_stats(session: Session, period: Period, keys: Sequence[str]) -> dict[t
     )
     outer = sa.select(
         *(inner.c[k] for k in keys),
-        sa.func.count(),
+        _contributors(inner.c.g, inner.c.u),
         sa.func.sum(inner.c.g),
         sa.func.max(inner.c.g),
         sa.func.sum(inner.c.u),
@@ -795,6 +806,113 @@ def _cell_stats(session: Session, period: Period, keys: Sequence[str]) -> dict[t
         stats = CellStats(int(r[n]), int(r[n + 1] or 0), int(r[n + 2] or 0), int(r[n + 3] or 0), int(r[n + 4] or 0))
         out[tuple(r[:n])] = (stats, int(r[n + 5] or 0))
     return out
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """The smallest piece every jurisdiction is made of: one province × city × park (0: none) and, for the
+    interior cells, one material. Sums over its contributing enterprises, and the largest of them."""
+
+    province_code: str
+    city_code: str
+    park_id: int
+    material_code: str  # TOTAL: all bulk materials together (each enterprise summed over them first)
+    stats: CellStats
+
+
+def _leaves(session: Session, period: Period, by_material: bool) -> list[Leaf]:
+    """One GROUP BY per enterprise inside a GROUP BY per leaf (a few thousand rows at national scale)."""
+    src = enterprise_source(period)
+    names = ["province_code", "city_code", "park_id"] + (["material_code"] if by_material else [])
+    inner = (
+        sa.select(
+            *(src.col(k).label(k) for k in names),
+            sa.func.sum(src.generated).label("g"),
+            sa.func.sum(src.utilised).label("u"),
+        )
+        .where(*src.where, src.col("counts_toward_bulk_target").is_(True))
+        .group_by(*(src.col(k) for k in names), src.col("enterprise_id"))
+        .subquery()
+    )
+    stmt = sa.select(
+        *(inner.c[k] for k in names),
+        _contributors(inner.c.g, inner.c.u),
+        sa.func.sum(inner.c.g),
+        sa.func.max(inner.c.g),
+        sa.func.sum(inner.c.u),
+        sa.func.max(inner.c.u),
+    ).group_by(*(inner.c[k] for k in names))
+    out = []
+    for r in session.execute(stmt):
+        n = int(r[len(names)] or 0)
+        if n == 0:
+            continue
+        province, city, park = str(r[0] or "") or NO_PROVINCE, str(r[1] or ""), int(r[2] or 0)
+        material = str(r[3]) if by_material else TOTAL
+        g, max_g, u, max_u = (int(v or 0) for v in r[len(names) + 1 :])
+        out.append(Leaf(province, city, park, material, CellStats(n, g, max_g, u, max_u)))
+    return out
+
+
+def _sum_stats(leaves: Sequence[Leaf]) -> CellStats:
+    return CellStats(
+        sum(x.stats.n_enterprises for x in leaves),
+        sum(x.stats.generated_kg for x in leaves),
+        max((x.stats.max_generated_kg for x in leaves), default=0),
+        sum(x.stats.utilised_kg for x in leaves),
+        max((x.stats.max_utilised_kg for x in leaves), default=0),
+    )
+
+
+def exposed_to_insiders(leaves: Sequence[Leaf]) -> set[tuple[str, str]]:
+    """Public cells that break the rule for someone who knows one jurisdiction's figures exactly.
+
+    A city's regulator sees their city on the dashboard; the public province cell minus that city is the rest of
+    the province, and it must pass the rule as much as the cell itself (the dashboard's `context_figures` applies
+    the same test). So a cell (province or national × material or all) is exposed when, for some province, city
+    or park J that overlaps it without containing it, the enterprises of the cell outside J are fewer than 3 or
+    one of them makes up more than 85%."""
+    cells: dict[tuple[str, str], list[Leaf]] = {}
+    for leaf in leaves:
+        cells.setdefault((leaf.province_code, leaf.material_code), []).append(leaf)
+        cells.setdefault((TOTAL, leaf.material_code), []).append(leaf)
+    exposed: set[tuple[str, str]] = set()
+    for key, members in cells.items():
+        if _any_insider_breaks(key[0], members):
+            exposed.add(key)
+    return exposed
+
+
+def _any_insider_breaks(province: str, members: Sequence[Leaf]) -> bool:
+    def jurisdictions(leaf: Leaf) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if province == TOTAL and leaf.province_code != NO_PROVINCE:
+            out.append(("province", leaf.province_code))
+        if leaf.city_code:
+            out.append(("city", leaf.city_code))
+        if leaf.park_id:
+            out.append(("park", leaf.park_id))
+        return out
+
+    inside: dict[tuple[str, Any], list[Leaf]] = {}
+    for leaf in members:
+        for j in jurisdictions(leaf):
+            inside.setdefault(j, []).append(leaf)
+    whole = _sum_stats(members)
+    by_max_g = sorted(members, key=lambda x: -x.stats.max_generated_kg)
+    by_max_u = sorted(members, key=lambda x: -x.stats.max_utilised_kg)
+    for in_j in inside.values():
+        part = _sum_stats(in_j)
+        n = whole.n_enterprises - part.n_enterprises
+        if n == 0:
+            continue  # J holds the whole cell: its viewer learns nothing outside their jurisdiction
+        known = set(in_j)
+        max_g = next((x.stats.max_generated_kg for x in by_max_g if x not in known), 0)
+        max_u = next((x.stats.max_utilised_kg for x in by_max_u if x not in known), 0)
+        rest = CellStats(n, whole.generated_kg - part.generated_kg, max_g, whole.utilised_kg - part.utilised_kg, max_u)
+        if breaks_primary_rule(rest):
+            return True
+    return False
 
 
 @dataclass
@@ -826,7 +944,10 @@ def public_table(session: Session, period: Period) -> PublicTable:
         cells[(TOTAL, TOTAL)] = grand[()]
     provinces = sorted({p for p, m in cells if p != TOTAL})
     materials = sorted({m for p, m in cells if m != TOTAL})
-    status = disclosure.suppress({k: v[0] for k, v in cells.items()}, list(provinces), list(materials))
+    exposed = exposed_to_insiders(_leaves(session, period, True) + _leaves(session, period, False))
+    status = disclosure.suppress(
+        {k: v[0] for k, v in cells.items()}, list(provinces), list(materials), also_primary=exposed
+    )
     published: dict[tuple[str, str], dict[str, Any]] = {}
     for key, st in status.items():
         entry: dict[str, Any] = {"status": st.value}
