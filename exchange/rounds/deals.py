@@ -2,8 +2,9 @@
 
 No tonne is ever allocated twice: when the second side accepts, both listings are locked (SELECT … FOR UPDATE
 on PostgreSQL; SQLite's BEGIN IMMEDIATE holds the whole database) in id order, their unallocated tonnes are
-checked, and `allocated_kg` is raised in the same transaction as the agreement is created. The listing's CHECK
-(allocated_kg <= quantity_kg) backs this up in the database itself: a violation is a 409, never a write.
+checked, and `allocated_kg` is raised (by an SQL increment) in the same transaction as the agreement is created.
+The listing's CHECK (allocated_kg <= quantity_kg) backs this up in the database itself: a violation is a 409,
+never a write.
 """
 
 from __future__ import annotations
@@ -255,6 +256,10 @@ def answer(session: Session, user: User, proposal_id: int, *, accept: bool, reas
         except Conflict:
             session.rollback()  # the answer is not recorded either; release the locks at once
             raise
+        except IntegrityError:
+            refusal = _not_enough_left(p)
+            session.rollback()  # the listing's CHECK refused the reservation (flushed with the agreement)
+            raise refusal from None
         p.state = transition("proposal", p.id, p.state, ProposalState.ACCEPTED, PROPOSAL_TRANSITIONS)
         p.closed_at = now
         for ent in (p.supplier_enterprise_id, p.consumer_enterprise_id):
@@ -305,12 +310,17 @@ def answer(session: Session, user: User, proposal_id: int, *, accept: bool, reas
     try:
         session.commit()
     except IntegrityError:
+        refusal = _not_enough_left(p)
         session.rollback()
-        raise Conflict(
-            f"proposal {proposal_id} could not be accepted: a listing does not have {kg_to_t(p.quantity_kg)} t "
-            "left unallocated"
-        ) from None
+        raise refusal from None
     return p
+
+
+def _not_enough_left(p: Proposal) -> Conflict:
+    return Conflict(
+        f"proposal {p.id} could not be accepted: a listing no longer has {kg_to_t(p.quantity_kg)} t left "
+        "unallocated (another agreement reserved them first)"
+    )
 
 
 def _make_agreement(session: Session, p: Proposal) -> Agreement:
@@ -331,7 +341,9 @@ def _make_agreement(session: Session, p: Proposal) -> Agreement:
             )
     now = utcnow()
     for listing in locked.values():
-        listing.allocated_kg += p.quantity_kg
+        # An increment in SQL (allocated_kg = allocated_kg + :kg), not a value computed here: should a writer
+        # ever skip the lock, it still cannot overwrite another reservation, and the CHECK refuses the excess.
+        listing.allocated_kg = col(Listing.allocated_kg) + p.quantity_kg  # type: ignore[assignment]
         listing.version += 1
         listing.updated_at = now
     m = load_catalogue().find(p.material_code)
