@@ -9,7 +9,9 @@ never a write.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -118,11 +120,19 @@ def mark_read(session: Session, user: User) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def tonnes_text(value: Decimal | str) -> str:
+    """Tonnes as the pages show them: "80.000" → "80", "1234.500" → "1,234.5" (exact, trailing zeros dropped)."""
+    return f"{Decimal(value):,.3f}".rstrip("0").rstrip(".")
+
+
 def notification_public(n: Notification, locale: str) -> NotificationPublic:
     assert n.id is not None
     params = dict(n.params)
     if "material" in params:
         params["material"] = _material_name(str(params["material"]), locale)
+    if "quantity_t" in params:  # stored exactly ("80.000"); shown like the pages show tonnes
+        with contextlib.suppress(ArithmeticError):
+            params["quantity_t"] = tonnes_text(str(params["quantity_t"]))
     try:
         text = translate(locale, n.message, **params)
     except (KeyError, IndexError, ValueError):
@@ -608,7 +618,8 @@ def confirm_delivery(session: Session, user: User, delivery_id: int) -> Delivery
         raise NotFound(f"delivery {delivery_id} does not exist")
     a = get_agreement(session, user, d0.agreement_id)
     d = get_for_update(session, Delivery, delivery_id, "delivery")
-    if side_of(user, a) is None or user.role is not Role.ENTERPRISE:
+    side = side_of(user, a)
+    if side is None or user.role is not Role.ENTERPRISE:
         raise Forbidden("deliveries are confirmed by the enterprises of the agreement")
     if d.recorded_by_enterprise_id == user.enterprise_id:
         raise Forbidden("the other enterprise confirms a delivery, not the one that recorded it")
@@ -616,6 +627,15 @@ def confirm_delivery(session: Session, user: User, delivery_id: int) -> Delivery
     d.state = transition("delivery", d.id, d.state, DeliveryState.CONFIRMED, DELIVERY_TRANSITIONS)
     d.confirmed_by = user.id
     d.confirmed_at = utcnow()
+    notify(  # the recorder: the side that did not confirm
+        session,
+        a.consumer_enterprise_id if side == "supplier" else a.supplier_enterprise_id,
+        "delivery.confirmed",
+        "The other enterprise confirmed the delivery of {quantity_t} t on agreement {id}",
+        f"/agreements/{a.id}",
+        id=a.id,
+        quantity_t=str(kg_to_t(d.quantity_kg)),
+    )
     record(
         session,
         actor_id=user.id,

@@ -246,10 +246,13 @@ def test_enterprises_answer_proposals_and_deliver_an_agreement(
     expect(cp.locator("#notifications tr.read")).to_have_count(4)
     expect(cp.locator("#mark-all-read")).to_have_count(0)
 
-    sp.click("#nav-notifications")  # the supplier's count is its own: two new proposals, then the agreement
-    expect(sp.locator("#unread-count")).to_have_text("3")
-    expect(sp.locator("#notifications tr.unread")).to_have_count(3)
-    expect(sp.locator("#notifications")).to_contain_text(f"协议 {agreement_id}：双方企业均已接受 80")
+    sp.click("#nav-notifications")  # the supplier's own: two new proposals, the agreement, the confirmation
+    expect(sp.locator("#unread-count")).to_have_text("4")
+    expect(sp.locator("#notifications tr.unread")).to_have_count(4)
+    expect(sp.locator("#notifications")).to_contain_text(f"协议 {agreement_id}：双方企业均已接受 80 吨")
+    expect(sp.locator("#notifications tr.unread").first).to_contain_text(
+        f"对方企业已确认协议 {agreement_id} 下 30 吨的交付"
+    )
     sp.click("#mark-all-read")
     expect(sp.locator("#unread-count")).to_have_count(0)
 

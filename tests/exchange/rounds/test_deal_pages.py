@@ -17,7 +17,15 @@ from sqlmodel import Session, select
 
 from exchange.accounts.models import User
 from exchange.listings.models import Listing
-from exchange.rounds.models import Agreement, AgreementState, Delivery, DeliveryState, Proposal, ProposalState
+from exchange.rounds.models import (
+    Agreement,
+    AgreementState,
+    Delivery,
+    DeliveryState,
+    Notification,
+    Proposal,
+    ProposalState,
+)
 from tests.exchange.rounds.conftest import PERIOD, Member, RoundWorld, new_round
 from tests.factories import login
 
@@ -230,6 +238,14 @@ def test_a_delivery_is_recorded_and_the_other_side_confirms_it(
     assert r.status_code == 303
     session.refresh(d)
     assert d.state is DeliveryState.CONFIRMED
+    # the recording enterprise hears of the confirmation (the confirmer does not); tonnes read as on the pages
+    confirmed = session.exec(select(Notification).where(Notification.kind == "delivery.confirmed")).all()
+    assert [(n.enterprise_id, n.link) for n in confirmed] == [
+        (world.producer.enterprise.id, f"/agreements/{agreement_id}")
+    ]
+    assert f"对方企业已确认协议 {agreement_id} 下 30 吨的交付" in producer.get("/notifications").text
+    theirs = consumer.get("/notifications").text
+    assert f"协议 {agreement_id} 登记了 30 吨的交付" in theirs and "30.000" not in theirs
     again = consumer.post(f"/deliveries/{d.id}/confirm")
     assert again.status_code == 409 and 'id="action-error"' in again.text and "该交付已确认过" in again.text
 
@@ -362,7 +378,7 @@ def test_notifications_show_in_the_nav_until_marked_read(world: RoundWorld, publ
     assert re.search(r'id="unread-count">1<', home.text)
 
     page = consumer.get("/notifications")
-    assert page.status_code == 200 and "新的撮合方案：粉煤灰 80.000 吨" in page.text
+    assert page.status_code == 200 and "新的撮合方案：粉煤灰 80 吨" in page.text and "80.000" not in page.text
     assert 'href="/my/proposals"' in page.text and 'id="mark-all-read"' in page.text
 
     producer = browser_for(world.producer)

@@ -76,7 +76,7 @@ def test_publish_accept_deliver(
     [mine] = client.get("/api/v1/proposals", headers=world.producer.headers).json()
     assert mine["role"] == "supplier" and mine["quantity_t"] == "80.000" and mine["state"] == "open"
     notes = client.get("/api/v1/notifications", headers=world.consumer.headers).json()
-    assert notes and notes[0]["link"] == "/my/proposals" and "80.000" in notes[0]["message"]
+    assert notes and notes[0]["link"] == "/my/proposals" and "80 t of" in notes[0]["message"]
     assert client.get("/api/v1/proposals", headers=world.producer2.headers).json() == []
     assert client.get(f"/api/v1/proposals/{mine['id']}", headers=world.producer2.headers).status_code == 404
 
