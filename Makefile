@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test test-only lint install chromium services bench bench-stats reliability serve clean
+.PHONY: run test test-only lint install chromium services bench bench-stats loadtest reliability serve clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,29 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m solver.bench
+
+## Dashboard queries at national scale (50,000 enterprises x 24 months) on SQLite and PostgreSQL
+bench-stats: $(STAMP) services
+	$(BIN)/python -m exchange.stats.bench
+
+## Locust on loopback against `exchange serve --workers 2` on PostgreSQL, 50 and 200 users
+loadtest: $(STAMP) services
+	NEED_POSTGRES=1 bash scripts/ensure_services.sh
+	$(BIN)/python scripts/loadtest/run.py --users 50 200 --seconds 60
+
+## Everything in docs/reliability.md, figures written to var/reliability/ (about 30-60 minutes)
+RELIABILITY := var/reliability
+reliability: $(STAMP) chromium services
+	NEED_POSTGRES=1 bash scripts/ensure_services.sh
+	mkdir -p $(RELIABILITY)
+	EXCHANGE_FUZZ_EXAMPLES=50 $(BIN)/pytest -p no:cacheprovider tests/exchange/security tests/reliability \
+		tests/exchange/rounds/test_concurrency.py tests/exchange/ops | tee $(RELIABILITY)/tests.txt
+	$(BIN)/python scripts/reliability/concurrent_accepts.py --runs 100 --json $(RELIABILITY)/accepts.json
+	$(BIN)/python scripts/reliability/kill_worker.py --iterations 200 --json $(RELIABILITY)/kill_worker.json
+	$(BIN)/python scripts/reliability/pg_restart.py --json $(RELIABILITY)/pg_restart.json
+	$(BIN)/python scripts/loadtest/run.py --users 50 200 --seconds 60 --json $(RELIABILITY)/loadtest.json \
+		| tee $(RELIABILITY)/loadtest.txt
+	@echo "figures in $(RELIABILITY)/; compare with docs/reliability.md"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,9 @@ random.Random(7).shuffle(_answers)
 _answers_lock = threading.Lock()
 
 
+REFERENCE = "GET /healthz (reference)"
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -34,6 +37,11 @@ class Member(HttpUser):
     def on_start(self) -> None:
         self.token = random.choice(PLAN["members"])
         self.regulator = random.choice(PLAN["regulators"])
+
+    @task(1)
+    def reference(self) -> None:
+        """The app's cheapest route through the same server and middleware: the run's own yardstick."""
+        self.client.get("/healthz", name=REFERENCE)
 
     @task(6)
     def search_listings_api(self) -> None:

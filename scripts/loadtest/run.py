@@ -107,12 +107,16 @@ def summarise(stats_csv: Path) -> dict[str, dict[str, float]]:
     """Reads and writes separately, from locust's per-request CSV (percentiles in ms)."""
     rows = list(csv.DictReader(stats_csv.open(encoding="utf-8")))
     out: dict[str, dict[str, float]] = {}
-    for group in ("reads", "writes", "all"):
-        picked = [
-            r
-            for r in rows
-            if r["Name"] != "Aggregated" and (group == "all" or (r["Type"] in WRITES) == (group == "writes"))
-        ]
+
+    def member(r: dict[str, str], group: str) -> bool:
+        if r["Name"] == "Aggregated":
+            return False
+        if group == "reference" or r["Name"].endswith("(reference)"):
+            return group == "reference" and r["Name"].endswith("(reference)")
+        return group == "all" or (r["Type"] in WRITES) == (group == "writes")
+
+    for group in ("reads", "writes", "all", "reference"):
+        picked = [r for r in rows if member(r, group)]
         n = sum(int(r["Request Count"]) for r in picked)
         if not n:
             continue
@@ -141,6 +145,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2, help="app worker processes")
     ap.add_argument("--period", default="2026-06", help="the month of the preparatory round")
+    ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
 
     schema = f"load_{int(time.time())}_{os.getpid()}"
@@ -216,17 +221,24 @@ def main() -> int:
             f"\nLoad test: {args.workers} app workers on PostgreSQL, {args.seconds} s per step, "
             f"{len(proposals)} proposals ({len(answers)} answers) to accept"
         )
-        print("| users | kind | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("(x ref: the p99 over the p99 of GET /healthz, the cheapest route, measured in the same step)")
+        print("| users | kind | requests | req/s | p50 ms | p95 ms | p99 ms | p99 x ref | errors |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for users, groups in results.items():
-            for kind in ("reads", "writes", "all"):
+            ref_p99 = groups.get("reference", {}).get("p99") or float("nan")
+            for kind in ("reads", "writes", "all", "reference"):
                 g = groups.get(kind)
                 if g:
                     print(
                         f"| {users} | {kind} | {g['requests']:.0f} | {g['rps']:.1f} | {g['p50']:.0f} | "
-                        f"{g['p95']:.0f} | {g['p99']:.0f} | {g['errors']:.0f} ({g['error_rate']:.2%}) |"
+                        f"{g['p95']:.0f} | {g['p99']:.0f} | {g['p99'] / ref_p99:.1f} | "
+                        f"{g['errors']:.0f} ({g['error_rate']:.2%}) |"
                     )
-        return 0
+        if args.json:
+            figures = {"workers": args.workers, "seconds": args.seconds, "proposals": len(proposals)}
+            Path(args.json).write_text(json.dumps({**figures, "steps": results}, indent=2), encoding="utf-8")
+        errors = sum(g.get("all", {}).get("errors", 0) for g in results.values())
+        return 1 if errors else 0
     finally:
         if server is not None:
             server.terminate()
