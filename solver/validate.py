@@ -8,14 +8,61 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Any
 
 from geopy.distance import great_circle
 
-from solver.model import Problem, Solution, Status
+from solver.model import ContractError, Problem, Solution, Status
 
 # Tolerances: 1 kg on tonnes, a millimetre-scale slack on km for float noise at a limit.
 _T_TOL = 1e-3
 _KM_TOL = 1e-6
+
+
+# The engines count kilograms in int64 and multiply them by costs: a lot of more than a billion tonnes (about a
+# quarter of China's yearly industrial solid waste) is a typing mistake, and far past it the arithmetic overflows.
+MAX_TONNES = 1e9
+
+
+def check_optional_fields(raw: Any) -> None:
+    """Raise ContractError for an optional field that is present with a wrong type the contract's parser would
+    read as absent (it takes a falsy value there for the default: "permits": "" as no permits, "min_lot_t":
+    false as 0, "forbidden": 0 as none).  Everything else is left to `contract.problem_from_json`."""
+    if not isinstance(raw, dict):
+        return
+
+    def expect(path: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) and kind is not list or not isinstance(value, kind):
+            raise ContractError(path, f"must be {what}, got {value!r}")
+
+    for key in ("forbidden", "pinned"):
+        expect(key, raw.get(key), list, "a list")
+    supplies, demands = raw.get("supplies"), raw.get("demands")
+    for i, s in enumerate(supplies if isinstance(supplies, list) else []):
+        if isinstance(s, dict):
+            expect(f"supplies[{i}].min_lot_t", s.get("min_lot_t"), (int, float), "a finite number")
+    for i, d in enumerate(demands if isinstance(demands, list) else []):
+        if isinstance(d, dict):
+            expect(f"demands[{i}].permits", d.get("permits"), list, "a list")
+
+
+def check_limits(problem: Problem) -> None:
+    """Raise ContractError, naming the field, for tonnes too large to be a real lot (the contract's parser accepts
+    any finite number; see MAX_TONNES)."""
+
+    def check(path: str, value: float) -> None:
+        if value > MAX_TONNES:
+            raise ContractError(path, f"must be at most {MAX_TONNES:.0f} t (a billion tonnes), got {value:g}")
+
+    for i, s in enumerate(problem.supplies):
+        check(f"supplies[{i}].quantity_t", s.quantity_t)
+        check(f"supplies[{i}].min_lot_t", s.min_lot_t)
+    for i, d in enumerate(problem.demands):
+        check(f"demands[{i}].quantity_t", d.quantity_t)
+    for i, pin in enumerate(problem.pinned):
+        check(f"pinned[{i}].quantity_t", pin.quantity_t)
 
 
 def violations(problem: Problem, solution: Solution) -> list[str]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from fastapi import APIRouter, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from exchange.core.deps import CurrentUser, EnterpriseMember, SessionDep
+from exchange.core.deps import CurrentUser, EnterpriseMember, SessionDep, SettingsDep
 from exchange.core.params import PERIOD_PATTERN, IdPath, IdQuery, Offset
 from exchange.ledgers import service
 from exchange.ledgers.models import ImportResult, LedgerIn, LedgerPublic, LedgerRevisionPublic, LedgerSource
@@ -78,11 +78,13 @@ def import_template() -> Response:
 
 
 @router.post("/import", response_model=ImportResult, responses={422: {"description": "row/column errors"}})
-async def import_ledgers(file: UploadFile, session: SessionDep, user: EnterpriseMember) -> ImportResult | JSONResponse:
-    """Import a CSV or XLSX ledger (columns as in the template): all rows or none."""
-    content = await file.read()
+async def import_ledgers(
+    file: UploadFile, session: SessionDep, settings: SettingsDep, user: EnterpriseMember
+) -> ImportResult | JSONResponse:
+    """Import a CSV (UTF-8, GBK or UTF-16) or XLSX ledger (columns as in the template): all rows or none."""
+    content = await file.read(settings.max_upload_bytes + 1)
     try:
-        return service.import_ledgers(session, user, file.filename or "", content)
+        return service.import_ledgers(session, user, file.filename or "", content, settings)
     except service.ImportRejected as exc:
         return JSONResponse(
             {

@@ -12,10 +12,11 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,7 +46,10 @@ from exchange.ledgers.models import (
     LedgerRevisionPublic,
     LedgerSource,
 )
+from exchange.listings import spreadsheet
+from exchange.listings.forms import FieldProblem, parse_number
 from exchange.reference.catalogue import load_catalogue
+from exchange.settings import Settings
 
 KG_PER_T = 1000
 IDENTITY_TOLERANCE = Decimal("0.01")  # 1% of generation (or 1 t, whichever is larger) before we warn
@@ -534,81 +538,111 @@ def delivered_kg(session: Session, enterprise_id: int, material_code: str, perio
 
 IMPORT_COLUMNS: tuple[str, ...] = ("material_code", "period", *(f"{n}_t" for n in FIGURES), "note")
 REQUIRED_COLUMNS = ("material_code", "period", "generated_t")
+TEXT_FORMULA = "Formulas are not accepted: the cell starts with =, +, - or @; enter the value as text"
 
 
-def _read_rows(filename: str, content: bytes) -> list[dict[str, Any]]:
-    name = filename.lower()
-    if name.endswith(".xlsx"):
-        from openpyxl import load_workbook
-
-        try:
-            wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a broken file
-            raise Unprocessable(
-                f"the file is not a readable XLSX workbook ({type(exc).__name__})", field="file"
-            ) from None
-        ws = wb.worksheets[0]
-        rows = list(ws.iter_rows(values_only=True))
-        wb.close()
-        if not rows:
-            raise Unprocessable("the file is empty", field="file")
-        header = [str(h).strip() if h is not None else "" for h in rows[0]]
-        return [dict(zip(header, r, strict=False)) for r in rows[1:] if any(v not in (None, "") for v in r)]
-    if name.endswith(".csv"):
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise Unprocessable("the CSV file must be UTF-8 encoded", field="file") from None
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames is None:
-            raise Unprocessable("the file is empty", field="file")
-        reader.fieldnames = [f.strip() for f in reader.fieldnames]
-        return [r for r in reader if any((v or "").strip() for v in r.values() if isinstance(v, str))]
-    raise Unprocessable("upload a .csv or .xlsx file", field="file")
+def _read_rows(filename: str, content: bytes, settings: Settings | None) -> list[list[Any]]:
+    """The first sheet (or the CSV) as lists of cells, header first, read as the listings import reads it: CSV in
+    UTF-8 (with or without BOM), UTF-16 or GBK; XLSX without evaluating anything (a formula arrives as its text
+    and is refused); the upload limit, zip bombs and old .xls files refused with a reason."""
+    spreadsheet.check_size(content, settings)
+    return spreadsheet.read_rows(filename, content)
 
 
-def _cell_decimal(value: Any) -> Decimal:
-    if value is None or (isinstance(value, str) and not value.strip()):
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _figure_cell(column: str, value: Any) -> Decimal:
+    """Tonnes: empty is 0; a number, or text holding a plain decimal number ("1,200.5"); never a formula."""
+    if _blank(value):
         return Decimal("0")
+    if isinstance(value, str):
+        return parse_number(column, value)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise FieldProblem(column, "not a number")
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise FieldProblem(column, "not a number")
         return Decimal(repr(value))
-    return Decimal(str(value).strip().replace(",", ""))
+    return Decimal(value)
 
 
-def parse_import(filename: str, content: bytes) -> tuple[list[LedgerIn], list[ImportError_]]:
-    """Parse every row; return the parsed rows and every error (row + column + message)."""
-    rows = _read_rows(filename, content)
+def _text_cell(column: str, value: Any) -> str | None:
+    """Material, month and note: text (a month may be a date cell); a formula's text is refused."""
+    if _blank(value):
+        return None
+    if isinstance(value, str):
+        if value.startswith(spreadsheet.FORMULA_STARTS) or value.strip().startswith(spreadsheet.FORMULA_STARTS):
+            raise FieldProblem(column, TEXT_FORMULA)
+        return value.strip()
+    if column == "period" and isinstance(value, date):
+        return value.strftime("%Y-%m")
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise FieldProblem(column, "Invalid value")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _import_header(cells: Sequence[Any]) -> tuple[dict[int, str], list[ImportError_]]:
+    """{cell index: column} and the header's problems (unknown, doubled or missing columns)."""
+    index: dict[int, str] = {}
     errors: list[ImportError_] = []
-    if rows:
-        header = set(rows[0].keys())
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        for c in missing:
+    for i, raw in enumerate(cells):
+        if _blank(raw):
+            continue
+        name = str(raw).strip()
+        if name not in IMPORT_COLUMNS:
+            errors.append(ImportError_(row=1, column=name, message="unknown column"))
+        elif name in index.values():
+            errors.append(ImportError_(row=1, column=name, message="this column appears twice"))
+        else:
+            index[i] = name
+    for c in REQUIRED_COLUMNS:
+        if c not in index.values():
             errors.append(ImportError_(row=1, column=c, message="required column is missing"))
-        unknown = sorted(h for h in header if h and h not in IMPORT_COLUMNS)
-        for c in unknown:
-            errors.append(ImportError_(row=1, column=c, message="unknown column"))
-        if errors:
-            return [], errors
-    else:
+    return index, errors
+
+
+def _import_row(row_no: int, cells: Sequence[Any], index: dict[int, str]) -> tuple[dict[str, Any], list[ImportError_]]:
+    values: dict[str, Any] = {c: None for c in ("material_code", "period", "note")}
+    errors: list[ImportError_] = []
+    for i, raw in enumerate(cells):
+        if i not in index and not _blank(raw):
+            errors.append(ImportError_(row=row_no, column=spreadsheet.column_letter(i), message=spreadsheet.NO_HEADER))
+    for i, column in index.items():
+        raw = cells[i] if i < len(cells) else None
+        try:
+            values[column] = _figure_cell(column, raw) if column.endswith("_t") else _text_cell(column, raw)
+        except FieldProblem as p:
+            errors.append(ImportError_(row=row_no, column=column, message=p.message))
+    return values, errors
+
+
+def parse_import(
+    filename: str, content: bytes, settings: Settings | None = None
+) -> tuple[list[LedgerIn], list[ImportError_]]:
+    """Parse every row; return the parsed rows and every error (row and column as the spreadsheet numbers and
+    names them, and the reason)."""
+    rows = _read_rows(filename, content, settings)
+    if not rows or all(_blank(c) for c in rows[0]):
         return [], [ImportError_(row=1, column=None, message="the file has no data rows")]
+    index, errors = _import_header(rows[0])
+    if errors:
+        return [], errors
+    data_rows = [(n, r) for n, r in enumerate(rows[1:], start=2) if not all(_blank(c) for c in r)]
+    if not data_rows:
+        return [], [ImportError_(row=2, column=None, message="the file has no data rows")]
+    if len(rows) > spreadsheet.MAX_ROWS + 1:
+        message = f"At most {spreadsheet.MAX_ROWS} rows can be imported at once; split the file"
+        return [], [ImportError_(row=spreadsheet.MAX_ROWS + 2, column=None, message=message)]
     parsed: list[LedgerIn] = []
     seen: dict[tuple[str, str], int] = {}
-    for i, raw in enumerate(rows, start=2):
-        values: dict[str, Any] = {}
-        row_ok = True
-        for c in IMPORT_COLUMNS:
-            v = raw.get(c)
-            if c.endswith("_t"):
-                try:
-                    values[c] = _cell_decimal(v)
-                except (InvalidOperation, ValueError):
-                    errors.append(ImportError_(row=i, column=c, message="not a number"))
-                    row_ok = False
-            elif c == "period" and v is not None and not isinstance(v, str):
-                values[c] = v.strftime("%Y-%m") if hasattr(v, "strftime") else str(v)
-            else:
-                values[c] = (str(v).strip() or None) if v is not None else None
-        if not row_ok:
+    for i, cells in data_rows:
+        values, row_errors = _import_row(i, cells, index)
+        if row_errors:
+            errors.extend(row_errors)
             continue
         try:
             data = LedgerIn.model_validate(values)
@@ -653,13 +687,15 @@ class ImportRejected(Unprocessable):
         self.errors = errors
 
 
-def import_ledgers(session: Session, by: User, filename: str, content: bytes) -> ImportResult:
+def import_ledgers(
+    session: Session, by: User, filename: str, content: bytes, settings: Settings | None = None
+) -> ImportResult:
     """Import a CSV/XLSX ledger for the user's enterprise: every row is valid or nothing is written."""
     enterprise_id = _require_member(by)
     enterprise = session.get(Enterprise, enterprise_id)
     if enterprise is None:
         raise NotFound(f"enterprise {enterprise_id} does not exist")
-    rows, errors = parse_import(filename, content)
+    rows, errors = parse_import(filename, content, settings)
     if errors:
         raise ImportRejected(errors)
     created = updated = unchanged = 0

@@ -51,6 +51,9 @@ MAX_ROWS = 5000  # a ledger of one enterprise; more is a mistake (or a bulk load
 MAX_XLSX_UNPACKED_BYTES = 100 * 1024 * 1024  # an XLSX is a zip: refuse a "zip bomb" before openpyxl unpacks it
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The csv module refuses a cell over 128 KiB with an error that names no column; a cell is never larger than
+# the upload limit, so let it be read and refused by its column's own length check instead.
+csv.field_size_limit(max(csv.field_size_limit(), 256 * 1024 * 1024))
 
 
 class PayloadTooLarge(DomainError):
@@ -146,13 +149,19 @@ HEADER_ALIASES.update(
 # ---------------------------------------------------------------- reading the file
 
 
-def _check_size(content: bytes, settings: Settings | None) -> None:
+def human_size(n: int) -> str:
+    """1 MB and up in MB, else in KB ("256 KB", "10 MB", "1.5 MB")."""
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.3g} MB"
+    return f"{max(n / 1024, 1):.3g} KB"
+
+
+def check_size(content: bytes, settings: Settings | None) -> None:
+    """Refuse a file over the upload limit (413) or with nothing in it (422)."""
     limit = settings.max_upload_bytes if settings else 10 * 1024 * 1024
     if len(content) > limit:
-        raise PayloadTooLarge(
-            f"The file is larger than {limit // (1024 * 1024)} MB; split it into smaller files", field="file"
-        )
-    if not content.strip():
+        raise PayloadTooLarge(f"The file is larger than {human_size(limit)}; split it into smaller files", field="file")
+    if not content.strip() or not content.lstrip(b"\xef\xbb\xbf\xff\xfe\x00\r\n\t ").strip():
         raise Unprocessable("The file is empty", field="file")
 
 
@@ -160,7 +169,12 @@ def decode_csv(content: bytes) -> str:
     """UTF-8 (with or without the BOM Excel writes), UTF-16 with BOM, else GB18030 (a superset of GBK/GB2312,
     what Excel on Chinese Windows saves as "CSV")."""
     if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return content.decode("utf-16")
+        try:
+            return content.decode("utf-16")
+        except UnicodeDecodeError:
+            raise Unprocessable(
+                "The file starts as UTF-16 text but is not; save it as CSV UTF-8", field="file"
+            ) from None
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -176,10 +190,16 @@ def _csv_rows(content: bytes) -> list[list[Any]]:
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count) if first else ","
     rows: list[list[Any]] = []
-    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
-        rows.append(list(row))
-        if len(rows) > MAX_ROWS + 1:
-            break
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            rows.append(list(row))
+            if len(rows) > MAX_ROWS + 1:
+                break
+    except csv.Error:
+        raise Unprocessable(
+            f"The CSV file cannot be read at line {reader.line_num}; save it again as CSV UTF-8", field="file"
+        ) from None
     return rows
 
 
@@ -202,10 +222,15 @@ def _xlsx_rows(content: bytes) -> list[list[Any]]:
         if not wb.worksheets:
             raise Unprocessable("The workbook has no sheet", field="file")
         rows: list[list[Any]] = []
-        for row in wb.worksheets[0].iter_rows(values_only=True):
-            rows.append(list(row))
-            if len(rows) > MAX_ROWS + 1:
-                break
+        try:
+            for row in wb.worksheets[0].iter_rows(values_only=True):
+                rows.append(list(row))
+                if len(rows) > MAX_ROWS + 1:
+                    break
+        except Exception:  # noqa: BLE001 - a cell openpyxl cannot parse (a number stored as "nan", broken XML)
+            raise Unprocessable(
+                f"Row {len(rows) + 1} of the workbook cannot be read; save the file again as .xlsx", field="file"
+            ) from None
     finally:
         wb.close()
     return rows
@@ -334,11 +359,24 @@ def _header(cells: Sequence[Any]) -> tuple[dict[int, str], dict[str, str], list[
     return index, names, errors
 
 
+NO_HEADER = "This column has no header: add it or remove the value"
+
+
+def column_letter(index: int) -> str:
+    """The spreadsheet's name of the column at this 0-based index (A, B, ..., Z, AA, ...)."""
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1) if index < 18278 else str(index + 1)
+
+
 def _row_values(
     row_no: int, cells: Sequence[Any], index: dict[int, str], names: dict[str, str]
 ) -> tuple[dict[str, Any], list[ImportRowError]]:
     values: dict[str, Any] = {}
     errors: list[ImportRowError] = []
+    for i, raw in enumerate(cells):
+        if i not in index and not _blank(raw):
+            errors.append(ImportRowError(row=row_no, column=column_letter(i), message=NO_HEADER))
     for i, code in index.items():
         raw = cells[i] if i < len(cells) else None
         if _blank(raw):
@@ -398,7 +436,7 @@ def import_listings(
     wrong), else the good rows — in one transaction either way."""
     if mode not in ("all_or_nothing", "valid_rows"):
         raise Unprocessable("Choose all_or_nothing or valid_rows", field="mode")
-    _check_size(content, settings)
+    check_size(content, settings)
     checked = check_rows(session, user, read_rows(filename, content), settings)
     write = checked.header_ok and (not checked.errors or mode == "valid_rows")
     if not write or not checked.listings:

@@ -225,10 +225,14 @@ def _token_ids(engine: Engine) -> list[int]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The API fuzzing figure (operations × cases, failures), when that test ran in this session."""
+    """The fuzzing figures (API: operations × cases, failures; imports: cases per target, server errors, writes),
+    for those that ran in this session."""
     import os
     import sys
 
+    imports = sys.modules.get("tests.reliability.test_import_fuzz")
+    if imports is not None and imports.TRIED:
+        terminalreporter.write_line(imports.summary_line())
     module = sys.modules.get("tests.reliability.test_api_fuzz")
     if module is None or not module.TRIED:
         return
