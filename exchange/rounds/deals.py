@@ -247,6 +247,8 @@ def answer(session: Session, user: User, proposal_id: int, *, accept: bool, reas
     p.version += 1
     other = p.consumer_enterprise_id if side == "supplier" else p.supplier_enterprise_id
     park_id = _round_park(session, p.round_id)
+    # Worded now: once a flush fails (the listing's CHECK), the proposal's attributes cannot be read until rollback.
+    refusal = _not_enough_left(p)
     before = p.state
     agreement: Agreement | None = None
     if not accept:
@@ -267,7 +269,6 @@ def answer(session: Session, user: User, proposal_id: int, *, accept: bool, reas
             session.rollback()  # the answer is not recorded either; release the locks at once
             raise
         except IntegrityError:
-            refusal = _not_enough_left(p)
             session.rollback()  # the listing's CHECK refused the reservation (flushed with the agreement)
             raise refusal from None
         p.state = transition("proposal", p.id, p.state, ProposalState.ACCEPTED, PROPOSAL_TRANSITIONS)
@@ -320,7 +321,6 @@ def answer(session: Session, user: User, proposal_id: int, *, accept: bool, reas
     try:
         session.commit()
     except IntegrityError:
-        refusal = _not_enough_left(p)
         session.rollback()
         raise refusal from None
     return p
