@@ -1184,3 +1184,17 @@ def test_every_export_neutralises_formulas_in_names(
     # The hostile names did reach the exports that show names: the round's pairs, the enterprise and park tables.
     for key in ("round.csv", "round.xlsx", "admin/laggards_enterprise.csv", "admin/laggards_park.xlsx"):
         assert key in with_names, (key, sorted(with_names))
+
+
+def test_ledger_errors_use_the_spreadsheet_row_numbers(fclient: TestClient, member: Member, engine: Engine) -> None:
+    """Blank rows count as rows (as the spreadsheet numbers them): the bad row after two blank ones is row 5."""
+    content = to_csv([LEDGER_HEADER, GOOD_LEDGER_ROW, [], [""] * len(LEDGER_HEADER), _ledger_row(stored_t="abc")])
+    xlsx = to_xlsx([LEDGER_HEADER, GOOD_LEDGER_ROW, [None], [None], _ledger_row(stored_t="abc")])
+    for name, data in (("a.csv", content), ("a.xlsx", xlsx)):
+        before = db_state(engine)
+        body = refused("ledgers cases", upload(fclient, LEDGERS_URL, member, name, data), engine, before)
+        assert [(e["row"], e["column"]) for e in body["errors"]] == [(5, "stored_t")], (name, body)
+
+
+def _ledger_row(**cells: Any) -> list[Any]:
+    return [cells.get(c, GOOD_LEDGER[c]) for c in LEDGER_HEADER]
