@@ -207,7 +207,7 @@ def _xlsx_rows(content: bytes) -> list[list[Any]]:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
             unpacked = sum(i.file_size for i in zf.infolist())
-    except zipfile.BadZipFile:
+    except Exception:  # noqa: BLE001 - BadZipFile, and NotImplementedError for a corrupt "version needed" field
         raise Unprocessable("The file is not a readable XLSX workbook", field="file") from None
     if unpacked > MAX_XLSX_UNPACKED_BYTES:
         raise PayloadTooLarge("The workbook is too large when unpacked; split it into smaller files", field="file")

@@ -19,6 +19,8 @@ the ledger summaries and the audit log as before (and no other table's count cha
 among good ones writes nothing. For the CLI: exit 2 with `error: <field>: <reason>` on stderr, never a traceback.
 
 The figure (cases per target, server errors, writes) is printed at the end of the run (see conftest.py).
+`EXCHANGE_IMPORT_FUZZ_EXAMPLES` sets the examples per hypothesis test (default 50, about 20 s for the module;
+600 takes about a minute and a half).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import csv
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 import zipfile
@@ -61,7 +64,7 @@ WRITES: Counter[str] = Counter()
 UPLOAD_LIMIT = 256 * 1024  # small, so a file over the limit is quick to build
 LISTINGS_URL = "/api/v1/listings/import"
 LEDGERS_URL = "/api/v1/ledgers/import"
-EXAMPLES = 50
+EXAMPLES = int(os.environ.get("EXCHANGE_IMPORT_FUZZ_EXAMPLES", "50"))  # per hypothesis test
 FUZZ = hypothesis_settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -633,6 +636,8 @@ def _many(header: list[str], row: list[Any], n: int) -> bytes:
 OLD_XLS = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600
 NOT_A_WORKBOOK = _zip_of({"readme.txt": b"hello"})
 TRUNCATED = VALID_XLSX[: len(VALID_XLSX) // 2]
+_cd = VALID_XLSX.index(b"PK\x01\x02")  # the zip's central directory: "version needed to extract" at +6
+FUTURE_ZIP = VALID_XLSX[: _cd + 6] + b"\xff" + VALID_XLSX[_cd + 7 :]  # zipfile: NotImplementedError, version 25.5
 HYPERLINK = '=HYPERLINK("http://evil.example","y")'
 CALC = "=cmd|' /C calc'!A0"
 LONG = "x" * 200_000  # longer than the csv module's default cell limit (128 KiB), shorter than the upload limit
@@ -659,6 +664,7 @@ LISTING_CASES: list[tuple[str, str, bytes, str | None]] = [
     ("old xls", "a.xls", OLD_XLS, None),
     ("a zip, not a workbook", "a.xlsx", NOT_A_WORKBOOK, None),
     ("truncated workbook", "a.xlsx", TRUNCATED, None),
+    ("a zip needing version 25.5", "a.xlsx", FUTURE_ZIP, None),
     ("pdf named csv", "a.csv", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n", None),
     ("NUL bytes", "a.csv", b"material_code,quantity_t\nfly_ash,\x0012\n", "quantity_t"),
     ("broken UTF-16", "a.csv", b"\xff\xfem\x00a\x00\x00\xd8", None),
@@ -692,6 +698,7 @@ LEDGER_CASES: list[tuple[str, str, bytes, str | None]] = [
     ("old xls", "a.xls", OLD_XLS, None),
     ("a zip, not a workbook", "a.xlsx", NOT_A_WORKBOOK, None),
     ("truncated workbook", "a.xlsx", TRUNCATED, None),
+    ("a zip needing version 25.5", "a.xlsx", FUTURE_ZIP, None),
     ("month 2025-13", "a.csv", _ledger(period="2025-13"), "period"),
     ("a number cell holding nan", "a.xlsx", _ledger("xlsx", stored_t=RawNumber("nan")), None),
     ("a number cell holding 1E400", "a.xlsx", _ledger("xlsx", generated_t=RawNumber("1E400")), "generated_t"),
