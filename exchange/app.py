@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,6 +29,7 @@ from exchange.core.denied import DENIED_STATUSES, DenialFolder, record_denied
 from exchange.core.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_protect
 from exchange.core.errors import DomainError, ErrorBody
 from exchange.core.idempotency import IdempotencyMiddleware
+from exchange.core.inflight import InFlightLimit
 from exchange.core.ratelimit import RateLimiter
 from exchange.settings import REPO_ROOT, Settings, get_settings
 
@@ -207,8 +209,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(PoolTimeout)
     @app.exception_handler(DBAPIError)
-    async def database_fault(request: Request, exc: DBAPIError) -> Response:
+    async def database_fault(request: Request, exc: DBAPIError | PoolTimeout) -> Response:
         """Unreachable, restarting, read-only or full database: a clear 503/507 (see core/dbfaults.py)."""
         fault = classify(exc)
         if fault is None:
@@ -237,4 +240,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in domain_routers():
         app.include_router(router, dependencies=[Depends(csrf_protect)])
+    # Outermost (added last): requests beyond the limit wait here, before they take a thread or a connection.
+    app.add_middleware(InFlightLimit)
     return app

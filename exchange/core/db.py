@@ -48,12 +48,14 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     holds SQLite's write lock between statements (an open BEGIN IMMEDIATE would block the app under test).
     """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Pools sized above the requests let in at once (core/inflight.py) times the two connections one may hold.
+        pool = {} if ":memory:" in url else {"pool_size": 20, "max_overflow": 20}
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         _configure_sqlite(engine, begin_immediate=not autocommit)
         return engine
     if autocommit:
         return sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 def _configure_sqlite(engine: Engine, *, begin_immediate: bool = True) -> None:

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ FULL = DatabaseFault(
 
 def classify(exc: BaseException) -> DatabaseFault | None:
     """The fault behind a database exception, or None when it is not a failure of the database itself."""
+    if isinstance(exc, PoolTimeout):  # every pooled connection stayed busy for the pool's timeout
+        return BUSY
     if not isinstance(exc, DBAPIError):
         return None
     orig = exc.orig
@@ -105,7 +108,7 @@ class DatabaseFaultMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except DBAPIError as exc:
+        except (DBAPIError, PoolTimeout) as exc:
             fault = classify(exc)
             if fault is None or started:
                 raise

@@ -44,3 +44,13 @@ def test_refused_accepts_are_checked_too() -> None:
     assert (figures.accepted, figures.refused, figures.refused_with_message) == (14, 2, 2)
     assert figures.max_allocated_t == 98
     assert sum(figures.refusals.values()) == 2 and set(figures.refusals) <= {"listing check", "database CHECK"}
+
+
+def test_more_concurrent_accepts_than_threads_do_not_stall() -> None:
+    """50 accepts at once, more than the server's 40 threads: before the in-flight limit (exchange/core/inflight.py)
+    every thread could wait for SQLite's write lock held by a request that needed a thread to finish, and 40 of
+    the 50 ended as 500/503 after the 30 s timeouts."""
+    figures = concurrent_accepts.campaign("sqlite", runs=1, accepts=50)
+    assert figures.ok, figures.failures
+    assert (figures.accepted, figures.refused, figures.server_errors) == (14, 36, 0)
+    assert figures.median_run_s < 15, "the accepts queued behind a lock until a timeout"
