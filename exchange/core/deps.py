@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from exchange.accounts import service as accounts
@@ -24,13 +26,24 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+log = logging.getLogger(__name__)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """The request's session; also on request.state.db so a template helper can read through it instead of
     opening a second transaction (on SQLite every transaction begins IMMEDIATE: a second one would wait for the
     first's write lock until the busy timeout)."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        request.state.db = session
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    request.state.db = session
+    try:
         yield session
+    finally:
+        try:
+            session.close()
+        except DBAPIError:
+            # The connection died under the request (a database restart): the answer has been sent or the
+            # error handled already; SQLAlchemy discards the connection, and this must not become a 500.
+            log.warning("closing a session whose connection was lost", exc_info=True)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

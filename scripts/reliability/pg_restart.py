@@ -291,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(args.after_s)
             figures = analyse(traffic.outcomes, began, ended)
             log(figures.summary())
+            if not figures.ok:  # the server's own account of what went wrong
+                text = (Path(tmp) / "server.log").read_text(encoding="utf-8", errors="replace")
+                for block in text.split("Traceback (most recent call last):")[1:4]:
+                    log("  server traceback:" + block[-1500:])
         finally:
             server.terminate()
             try:
