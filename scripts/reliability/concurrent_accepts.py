@@ -98,6 +98,7 @@ class Figures:
     lost_answers: int = 0  # no HTTP answer at all (timeout, connection error)
     max_allocated_t: float = 0.0
     violations: int = 0  # runs with at least one failed check
+    interrupted: bool = False  # stopped (SIGINT, SIGTERM) before all its runs
     failures: list[str] = field(default_factory=list)
     run_s: list[float] = field(default_factory=list)  # barrier released → last answer, per run
     median_run_s: float = 0.0
@@ -106,7 +107,13 @@ class Figures:
 
     @property
     def ok(self) -> bool:
-        return self.violations == 0 and self.server_errors == 0 and self.lost_answers == 0 and self.runs > 0
+        return (
+            self.violations == 0
+            and self.server_errors == 0
+            and self.lost_answers == 0
+            and self.runs > 0
+            and not self.interrupted
+        )
 
     def finish(self) -> None:
         if self.run_s:
@@ -117,7 +124,7 @@ class Figures:
     def table(self) -> str:
         rows = [
             ("database", f"{self.database} ({self.server}, {self.worker_processes} worker process(es))"),
-            ("runs", str(self.runs)),
+            ("runs", f"{self.runs}{' (interrupted)' if self.interrupted else ''}"),
             (
                 "accepts per run",
                 f"{self.accepts_per_run} × {self.each_t} t on one {self.supply_t} t supply "
@@ -634,21 +641,25 @@ def campaign(database: str, *, runs: int, accepts: int, pg_url: str = DEFAULT_PG
                 with suppress(Exception):  # the figure is informative; a failure must not break the barrier
                     held.update(server.connections())
 
-            for n in range(1, runs + 1):
-                contest = new_contest(engine, world, accepts)
-                answers, took = fire(server.base, contest, count_connections)
-                figures.connections_per_worker = sorted(held.values(), reverse=True)
-                figures.run_s.append(round(took, 4))
-                problems = check_run(observer, contest, answers, figures)
-                figures.runs = n
-                if problems:
-                    figures.violations += 1
-                    figures.failures.extend(f"run {n}: {p}" for p in problems[:10])
-                if n % 10 == 0 or n == runs:
-                    log(
-                        f"  {n}/{runs}: accepted {figures.accepted}, refused {figures.refused}, "
-                        f"violations {figures.violations}, 5xx {figures.server_errors}"
-                    )
+            try:
+                for n in range(1, runs + 1):
+                    contest = new_contest(engine, world, accepts)
+                    answers, took = fire(server.base, contest, count_connections)
+                    figures.connections_per_worker = sorted(held.values(), reverse=True)
+                    figures.run_s.append(round(took, 4))
+                    problems = check_run(observer, contest, answers, figures)
+                    figures.runs = n
+                    if problems:
+                        figures.violations += 1
+                        figures.failures.extend(f"run {n}: {p}" for p in problems[:10])
+                    if n % 10 == 0 or n == runs:
+                        log(
+                            f"  {n}/{runs}: accepted {figures.accepted}, refused {figures.refused}, "
+                            f"violations {figures.violations}, 5xx {figures.server_errors}"
+                        )
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop, clean up, report the runs done
+                figures.interrupted = True
+                log(f"  interrupted after {figures.runs} run(s)")
             final = check_integrity(observer, full=True)
             if not final.ok:
                 figures.violations += 1
@@ -678,21 +689,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.accepts < 1:
         parser.error("--runs and --accepts must be at least 1")
 
-    results = []
-    for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
-        figures = campaign(
-            database, runs=args.runs, accepts=args.accepts, pg_url=args.pg_url, pg_workers=args.pg_workers
-        )
-        log(f"concurrent accepts on one supply, {database} ({figures.seconds:g} s):")
-        log(figures.table())
-        for failure in figures.failures[:20]:
-            log(f"  FAILED {failure}")
-        for line, count in figures.server_log_errors.items():
-            log(f"  server log: {count} × {line}")
-        results.append(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps([as_dict(f) for f in results], indent=2, ensure_ascii=False))
-    return 0 if all(f.ok for f in results) else 1
+    results: list[Figures] = []
+    with sigterm_interrupts():
+        for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
+            figures = campaign(
+                database, runs=args.runs, accepts=args.accepts, pg_url=args.pg_url, pg_workers=args.pg_workers
+            )
+            log(f"concurrent accepts on one supply, {database} ({figures.seconds:g} s):")
+            log(figures.table())
+            for failure in figures.failures[:20]:
+                log(f"  FAILED {failure}")
+            for line, count in figures.server_log_errors.items():
+                log(f"  server log: {count} × {line}")
+            results.append(figures)
+            if args.json:  # after each database: a campaign stopped later keeps the figures so far
+                Path(args.json).write_text(json.dumps([as_dict(f) for f in results], indent=2, ensure_ascii=False))
+            if figures.interrupted:
+                break
+    return 0 if results and all(f.ok for f in results) else 1
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the campaign as Ctrl-C does: the server is stopped, the scratch database removed, and the
+    runs done so far are reported (otherwise the server would be left running on a deleted database)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
