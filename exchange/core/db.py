@@ -49,7 +49,8 @@ def make_engine(url: str, *, autocommit: bool = False) -> Engine:
     """
     if url.startswith("sqlite"):
         # Pools sized above the requests let in at once (core/inflight.py) times the two connections one may hold.
-        pool = {} if ":memory:" in url else {"pool_size": 20, "max_overflow": 20}
+        in_memory = sa.engine.make_url(url).database in (None, "", ":memory:")
+        pool = {} if in_memory else {"pool_size": 20, "max_overflow": 20}
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         _configure_sqlite(engine, begin_immediate=not autocommit)
         return engine
