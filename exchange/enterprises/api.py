@@ -6,7 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
+from exchange.accounts.api import to_public
+from exchange.accounts.models import UserPublic
 from exchange.core.deps import CurrentUser, OptionalUser, SessionDep, SettingsDep
+from exchange.core.errors import Forbidden
 from exchange.core.params import IdPath, IdQuery, Offset
 from exchange.enterprises import service
 from exchange.enterprises.models import (
@@ -16,6 +19,7 @@ from exchange.enterprises.models import (
     EnterprisePublic,
     EnterpriseStatus,
     EnterpriseUpdate,
+    MemberCreate,
     ReviewIn,
 )
 
@@ -78,3 +82,18 @@ def reject(
     enterprise_id: IdPath, session: SessionDep, user: CurrentUser, body: Annotated[ReviewIn | None, Body()] = None
 ) -> EnterprisePublic:
     return service.to_view(user, service.reject(session, user, enterprise_id, body.reason if body else None))
+
+
+@router.get("/{enterprise_id}/members", response_model=list[UserPublic])
+def list_members(enterprise_id: IdPath, session: SessionDep, user: CurrentUser) -> list[UserPublic]:
+    """The enterprise's accounts: for its members, admins and its park's manager."""
+    ent = service.get_visible(session, user, enterprise_id)
+    if not service.sees_private(user, ent):
+        raise Forbidden("only the enterprise's members, its park's manager and admins see its members")
+    return [to_public(u) for u in service.members(session, enterprise_id)]
+
+
+@router.post("/{enterprise_id}/members", status_code=201, response_model=UserPublic)
+def add_member(enterprise_id: IdPath, body: MemberCreate, session: SessionDep, user: CurrentUser) -> UserPublic:
+    """Add a colleague: an account for the enterprise with an initial password they then change."""
+    return to_public(service.add_member(session, user, enterprise_id, body))

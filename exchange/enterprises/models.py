@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr
 from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
@@ -106,3 +106,11 @@ class EnterprisePage(BaseModel):
     limit: int
     offset: int
     items: list[EnterprisePrivate | EnterprisePublic]
+
+
+class MemberCreate(BaseModel):
+    """A colleague's account, created by a member of the enterprise (or an admin); they change the password."""
+
+    email: EmailStr
+    display_name: str = PField(min_length=1, max_length=120)
+    password: str = PField(min_length=10, max_length=200, description="an initial password, to be changed")

@@ -16,7 +16,7 @@ from exchange.core.errors import DomainError, Forbidden
 from exchange.core.i18n import request_locale
 from exchange.core.web import redirect, render
 from exchange.enterprises import service
-from exchange.enterprises.models import EnterpriseCreate, EnterpriseStatus, EnterpriseUpdate
+from exchange.enterprises.models import EnterpriseCreate, EnterpriseStatus, EnterpriseUpdate, MemberCreate
 from exchange.parks.models import Park
 from exchange.reference.catalogue import load_catalogue
 from exchange.reference.places import load_divisions
@@ -228,7 +228,9 @@ def directory(
     )
 
 
-def _detail(request: Request, session: Session, user: User | None, enterprise_id: int, **extra: Any) -> Response:
+def _detail(
+    request: Request, session: Session, user: User | None, enterprise_id: int, status_code: int = 200, **extra: Any
+) -> Response:
     locale = _locale(request)
     ent = service.get_visible(session, user, enterprise_id)
     view = service.to_view(user, ent)
@@ -237,6 +239,7 @@ def _detail(request: Request, session: Session, user: User | None, enterprise_id
     return render(
         request,
         "enterprises/detail.html",
+        status_code=status_code,
         ent=view,
         park=park,
         private=show_private,
@@ -251,7 +254,8 @@ def _detail(request: Request, session: Session, user: User | None, enterprise_id
         permit_names=dict(permit_options(locale)),
         place_name=lambda code: place_name(code, locale),
         registered=request.query_params.get("registered") == "1",
-        **extra,
+        member_added=request.query_params.get("member_added") == "1",
+        **{"member_form": {}, "member_errors": {}, **extra},
     )
 
 
@@ -296,3 +300,30 @@ async def edit(
         status = exc.status if isinstance(exc, DomainError) else 422
         return _form_page(request, session, form, form_errors(exc, form), status=status, enterprise=ent)
     return redirect(f"/enterprises/{enterprise_id}")
+
+
+MEMBER_MESSAGES = {
+    "email": "Enter a valid email address",
+    "display_name": "Enter the colleague's name (at most 120 characters)",
+    "password": "The initial password needs at least 10 characters",
+}
+
+
+@router.post("/enterprises/{enterprise_id}/members", response_class=HTMLResponse)
+async def add_member(request: Request, enterprise_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    """A member (or an admin) adds a colleague's account to the enterprise; errors show next to the fields."""
+    raw = await request.form()
+    form = {k: str(raw.get(k) or "").strip() for k in ("email", "display_name")}
+    password = str(raw.get("password") or "")
+    try:
+        service.add_member(session, user, enterprise_id, MemberCreate(**form, password=password))
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): MEMBER_MESSAGES.get(str(e["loc"][0]), "Invalid value") for e in exc.errors()}
+        return _detail(request, session, user, enterprise_id, 422, member_form=form, member_errors=errors)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise  # nothing was written; the error page names the refusal
+        session.rollback()
+        errors = {exc.field or "password": exc.detail}
+        return _detail(request, session, user, enterprise_id, exc.status, member_form=form, member_errors=errors)
+    return redirect(f"/enterprises/{enterprise_id}?member_added=1")

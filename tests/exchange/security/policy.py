@@ -301,6 +301,10 @@ POLICY: dict[str, Rule | list[Rule]] = {
     "POST /api/v1/enterprises/{enterprise_id}/reject": Rule(
         ADMIN_ONLY, _json(lambda w, r: {"reason": "no"}), path={"enterprise_id": lambda w: w.enterprise_pending}
     ),
+    "GET /api/v1/enterprises/{enterprise_id}/members": Rule(OWNER_ADMIN, why="or the manager of its own park"),
+    "POST /api/v1/enterprises/{enterprise_id}/members": Rule(
+        OWNER_ADMIN, _json(lambda w, r: {"email": f"colleague-{r}@a.example", "display_name": r, "password": PASSWORD})
+    ),
     # ---- enterprises (pages)
     "GET /enterprises": Rule(EVERYONE),
     "GET /enterprises/new": Rule(SIGNED_IN, why="staff see why they cannot; members go to their own"),
@@ -313,6 +317,10 @@ POLICY: dict[str, Rule | list[Rule]] = {
         Rule(ADMIN_ONLY, path={"enterprise_id": lambda w: w.enterprise_pending}),
     ],
     "GET /enterprises/{enterprise_id}/edit": Rule(OWNER_ADMIN),
+    "POST /enterprises/{enterprise_id}/members": Rule(
+        OWNER_ADMIN,
+        _form(lambda w, r: {"email": f"colleague-page-{r}@a.example", "display_name": r, "password": PASSWORD}),
+    ),
     "POST /enterprises/{enterprise_id}/edit": Rule(
         OWNER_ADMIN,
         _form(
