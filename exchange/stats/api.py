@@ -54,7 +54,7 @@ def rows_response(rows: list[dict[str, Any]], name: str, fmt: Format, meta: dict
     """A CSV/XLSX download, or the JSON body as a dict (validated against the route's response model)."""
     if fmt == "csv":
         return Response(
-            export.to_csv(rows),
+            export.to_csv(rows).encode("utf-8-sig"),  # the BOM makes Excel read UTF-8 (Chinese names) correctly
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )

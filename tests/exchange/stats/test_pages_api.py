@@ -64,7 +64,8 @@ def test_exports_carry_the_same_figures(client: TestClient, world: World, make_u
     hebei = token_for(make_user(Role.REGULATOR, region_code="130000"))
     params = {"period_from": "2025-01", "period_to": "2025-12"}
     csv_text = client.get("/api/v1/stats/tables/materials", params={**params, "format": "csv"}, headers=hebei).text
-    lines = csv_text.strip().splitlines()
+    assert csv_text.startswith("\ufeff"), "a BOM, so that Excel reads the Chinese names as UTF-8"
+    lines = csv_text.removeprefix("\ufeff").strip().splitlines()
     assert lines[0].startswith("material_code,")
     assert any(line.startswith("steel_slag,") and ",200.000,150.000," in line for line in lines)
     x = client.get("/api/v1/stats/tables/trend_month", params={**params, "format": "xlsx"}, headers=hebei)
