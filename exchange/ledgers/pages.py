@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from exchange.accounts.models import Role
-from exchange.core.deps import CurrentUser, EnterpriseMember, SessionDep
+from exchange.core.deps import CurrentUser, EnterpriseMember, SessionDep, SettingsDep
 from exchange.core.errors import DomainError
 from exchange.core.i18n import request_locale
 from exchange.core.params import PERIOD_PATTERN
@@ -188,22 +188,26 @@ def import_form(request: Request, user: EnterpriseMember) -> Response:
 
 
 @router.post("/ledgers/import", response_class=HTMLResponse)
-async def import_submit(request: Request, session: SessionDep, user: EnterpriseMember) -> Response:
+async def import_submit(
+    request: Request, session: SessionDep, settings: SettingsDep, user: EnterpriseMember
+) -> Response:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return render(
             request, "ledgers/import.html", status_code=422, errors=[], result=None, file_error="Choose a file"
         )
-    content = await upload.read()
+    content = await upload.read(settings.max_upload_bytes + 1)  # one byte more than allowed is enough to refuse
     try:
-        result = service.import_ledgers(session, user, upload.filename, content)
+        result = service.import_ledgers(session, user, upload.filename, content, settings)
     except service.ImportRejected as exc:
         return render(request, "ledgers/import.html", status_code=422, errors=exc.errors, result=None)
     except DomainError as exc:
-        if exc.status != 422:
+        if exc.status not in (413, 415, 422):
             raise
-        return render(request, "ledgers/import.html", status_code=422, errors=[], result=None, file_error=exc.detail)
+        return render(
+            request, "ledgers/import.html", status_code=exc.status, errors=[], result=None, file_error=exc.detail
+        )
     return render(request, "ledgers/import.html", errors=[], result=result)
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from exchange.accounts.models import Role
 from exchange.ledgers.models import LedgerEntry, LedgerRevision
+from exchange.settings import Settings
 from tests.factories import login
 
 BALANCED = {
@@ -158,3 +159,13 @@ def test_the_import_page_lists_the_errors(client: TestClient, member: Any) -> No
     bad = _csv("fly_ash,2025-01,100,-5,40")
     r = client.post("/ledgers/import", data={"csrf_token": token}, files={"file": ("l.csv", bad, "text/csv")})
     assert r.status_code == 422 and 'id="import-errors"' in r.text
+
+
+def test_the_import_page_refuses_a_file_over_the_limit_next_to_the_field(
+    client: TestClient, settings: Settings, member: Any
+) -> None:
+    settings.max_upload_bytes = 1024
+    token = login(client, member)
+    big = _csv(*["fly_ash,2025-01,100,50,50"] * 200)
+    r = client.post("/ledgers/import", data={"csrf_token": token}, files={"file": ("l.csv", big, "text/csv")})
+    assert r.status_code == 413 and "1 KB" in r.text and 'id="import-errors"' not in r.text
