@@ -1,4 +1,4 @@
-"""The `exchange` command: serve, migrate, load-demo, solve, worker, create-admin, backup, restore."""
+"""The `exchange` command: serve, migrate, load-demo, solve, round, worker, create-admin, backup, restore."""
 
 from __future__ import annotations
 
@@ -85,6 +85,71 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_round(args: argparse.Namespace) -> int:
+    """A matching round from the shell, as the given account: the same services as the page and the API."""
+    import json
+    import time
+
+    from pydantic import ValidationError
+    from sqlmodel import select
+
+    from exchange.accounts.models import User
+    from exchange.core.db import get_engine, session_scope
+    from exchange.core.errors import DomainError
+    from exchange.rounds import export, service
+    from exchange.rounds.models import RoundCreate
+
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    with session_scope(engine) as session:
+        user = session.exec(select(User).where(User.email == args.as_email.strip().lower())).first()
+        if user is None:
+            print(f"error: --as: no account {args.as_email}", file=sys.stderr)
+            return 2
+        try:
+            body = RoundCreate(
+                scope=args.scope,
+                park_id=args.park_id,
+                regions=args.region or [],
+                period=args.period,
+                materials=args.material or [],
+            )
+            rnd = service.create_round(session, settings, user, body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            print(f"error: {'.'.join(str(x) for x in first['loc'])}: {first['msg']}", file=sys.stderr)
+            return 2
+        except DomainError as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 2
+        round_id = rnd.id
+        assert round_id is not None
+        print(f"round {round_id} queued ({rnd.title})", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + args.timeout
+        while True:  # the in-process worker thread (or an `exchange worker`) runs it
+            session.expire_all()
+            st = service.status(session, service.get_round(session, user, round_id))
+            if st.done or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if not st.done:
+            print(f"error: round {round_id} is still {st.run_state} after {args.timeout:g} s", file=sys.stderr)
+            return 1
+        run = service.get_run(session, service.get_round(session, user, round_id))
+        out: dict[str, object] = {"round": round_id, "run": run.number, "state": run.state.value}
+        if run.error:
+            out["error"] = run.error
+        out["summary"] = service.summary_of(run)
+        if args.publish and run.state.value == "succeeded":
+            try:
+                out["proposals"] = len(service.publish(session, user, round_id, run.number))
+            except DomainError as exc:
+                print(f"error: publish: {exc.detail}", file=sys.stderr)
+                return 2
+        print(json.dumps(export.jsonable(out), ensure_ascii=False, indent=2))
+        return 0 if run.state.value == "succeeded" else 1
+
+
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from exchange.accounts.models import Role, User
     from exchange.accounts.service import check_password_policy, find_by_email, hash_password
@@ -168,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="input JSON file, or - for standard input")
     p.add_argument("-o", "--output", help="write the solution here instead of standard output")
     p.add_argument("--check", action="store_true", help="validate the solution independently before writing it")
+    p = add("round", cmd_round, "run a matching round as an account and print its summary (optionally publish)")
+    p.add_argument("--as", dest="as_email", required=True, help="the e-mail of the park manager, regulator or admin")
+    p.add_argument("--scope", choices=("park", "regions", "visible"), default="park")
+    p.add_argument("--park-id", type=int, help="scope=park: the park (default: the manager's own)")
+    p.add_argument("--region", action="append", help="scope=regions: a province or city code (repeatable)")
+    p.add_argument("--period", required=True, help="the month, YYYY-MM")
+    p.add_argument("--material", action="append", help="a material code (repeatable; default: all)")
+    p.add_argument("--publish", action="store_true", help="publish the run's pairs as proposals when it succeeds")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the run (default 600)")
     p = add("worker", cmd_worker, "serve the matching-round queue (needs EXCHANGE_REDIS_URL); start one per CPU")
     p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     p.add_argument("--queue", help="the queue to serve (default: EXCHANGE_QUEUE_NAME, exchange-rounds)")
