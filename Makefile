@@ -59,7 +59,7 @@ loadtest: $(STAMP) services
 	NEED_POSTGRES=1 bash scripts/ensure_services.sh
 	$(BIN)/python scripts/loadtest/run.py --users 50 200 --seconds 60
 
-## Everything in docs/reliability.md, figures written to var/reliability/ (about 30-60 minutes)
+## Everything in docs/reliability.md, figures written to var/reliability/ (about 20 minutes)
 RELIABILITY := var/reliability
 reliability: $(STAMP) chromium services
 	NEED_POSTGRES=1 bash scripts/ensure_services.sh
