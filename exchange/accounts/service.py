@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from pwdlib import PasswordHash
 from sqlmodel import Session, col, func, select
@@ -47,21 +48,40 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email.strip().lower())).first()
 
 
-def signup(session: Session, data: SignupIn) -> User:
-    """A new person; they then register their enterprise, which stays pending until approved."""
-    email = data.email.strip().lower()
-    check_password_policy(data.password, email)
+def check_new_account(session: Session, email: str, password: str) -> str:
+    """The normalised e-mail of an account about to be made: the password policy holds and the e-mail is free."""
+    email = email.strip().lower()
+    check_password_policy(password, email)
     if find_by_email(session, email):
         raise Conflict("an account with this email already exists", field="email")
+    return email
+
+
+def new_account(session: Session, email: str, display_name: str, password: str, role: Role, **fields: Any) -> User:
+    """Every way an account is made (sign-up, staff, a colleague) stores it alike, with the e-mail that
+    `check_new_account` returned; the caller audits and commits."""
     user = User(
         email=email,
-        display_name=data.display_name.strip(),
-        password_hash=hash_password(data.password),
-        role=Role.ENTERPRISE,
-        locale=data.locale if data.locale in ("zh-CN", "en") else "zh-CN",
+        display_name=display_name,
+        password_hash=hash_password(password),
+        role=role,
+        **fields,
     )
     session.add(user)
     session.flush()
+    return user
+
+
+def signup(session: Session, data: SignupIn) -> User:
+    """A new person; they then register their enterprise, which stays pending until approved."""
+    user = new_account(
+        session,
+        check_new_account(session, data.email, data.password),
+        data.display_name.strip(),
+        data.password,
+        Role.ENTERPRISE,
+        locale=data.locale if data.locale in ("zh-CN", "en") else "zh-CN",
+    )
     audit.record(session, actor_id=user.id, action="user.signup", entity="user", entity_id=user.id)
     session.commit()
     return user
@@ -70,24 +90,20 @@ def signup(session: Session, data: SignupIn) -> User:
 def create_staff(session: Session, by: User, data: StaffCreate) -> User:
     if by.role is not Role.ADMIN:
         raise Forbidden("only an admin can create park managers, regulators and admins")
-    email = data.email.strip().lower()
-    check_password_policy(data.password, email)
-    if find_by_email(session, email):
-        raise Conflict("an account with this email already exists", field="email")
+    email = check_new_account(session, data.email, data.password)
     if data.role is Role.PARK_MANAGER and data.park_id is None:
         raise Unprocessable("a park manager needs a park", field="park_id")
     if data.role is Role.REGULATOR and not data.region_code:
         raise Unprocessable("a regulator needs a region code (province or city)", field="region_code")
-    user = User(
-        email=email,
-        display_name=data.display_name,
-        password_hash=hash_password(data.password),
-        role=data.role,
+    user = new_account(
+        session,
+        email,
+        data.display_name,
+        data.password,
+        data.role,
         park_id=data.park_id if data.role is Role.PARK_MANAGER else None,
         region_code=data.region_code if data.role is Role.REGULATOR else None,
     )
-    session.add(user)
-    session.flush()
     audit.record(session, actor_id=by.id, action="user.create", entity="user", entity_id=user.id, role=data.role.value)
     session.commit()
     return user

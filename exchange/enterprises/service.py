@@ -249,25 +249,20 @@ def members(session: Session, enterprise_id: int) -> list[User]:
 def add_member(session: Session, by: User, enterprise_id: int, data: MemberCreate) -> User:
     """A colleague joins the enterprise: an active enterprise account tied to it from the start. Only its
     members and admins may add one (a second sign-up could not register the same USCC again)."""
-    from exchange.accounts.service import check_password_policy, find_by_email, hash_password
+    from exchange.accounts.service import check_new_account, new_account
 
     ent = get_visible(session, by, enterprise_id)
     if not (by.role is Role.ADMIN or is_member(by, ent)):
         raise Forbidden("only the enterprise's members and admins can add a colleague")
-    email = str(data.email).strip().lower()
-    check_password_policy(data.password, email)
-    if find_by_email(session, email):
-        raise Conflict("an account with this email already exists", field="email")
-    user = User(
-        email=email,
-        display_name=data.display_name.strip(),
-        password_hash=hash_password(data.password),
-        role=Role.ENTERPRISE,
+    user = new_account(
+        session,
+        check_new_account(session, str(data.email), data.password),
+        data.display_name.strip(),
+        data.password,
+        Role.ENTERPRISE,
         enterprise_id=ent.id,
         locale=by.locale,
     )
-    session.add(user)
-    session.flush()
     audit.record(
         session, actor_id=by.id, action="enterprise.member_add", entity="user", entity_id=user.id, enterprise=ent.id
     )
