@@ -286,10 +286,8 @@ def _search_page(
         try:
             result = service.search(session, user, filters)
             if not mine:
-                everything = result
-                if result.total > len(result.rows):
-                    everything = service.search(session, user, replace(filters, limit=MAP_POINTS, offset=0))
-                points = [_point(v) for v in service.views(session, user, everything.rows, locale)]
+                everything = replace(filters, limit=MAP_POINTS, offset=0)
+                points = [_point(p, locale) for p in service.map_points(session, user, everything)]
         except Unprocessable as exc:
             errors[SERVICE_FIELDS.get(exc.field or "", exc.field or "__all__")] = exc.detail
         else:
@@ -320,15 +318,15 @@ def _search_page(
     )
 
 
-def _point(v: ListingPublic) -> dict[str, Any]:
+def _point(p: service.MapPoint, locale: str) -> dict[str, Any]:
     return {
-        "id": v.id,
-        "lat": v.lat,
-        "lon": v.lon,
-        "kind": v.kind.value,
-        "material": v.material_name,
-        "quantity_t": tonnes(v.available_t),
-        "approximate": v.identity_hidden,
+        "id": p.id,
+        "lat": p.lat,
+        "lon": p.lon,
+        "kind": p.kind.value,
+        "material": service.material_name(p.material_code, locale),
+        "quantity_t": tonnes(p.available_t),
+        "approximate": p.approximate,
     }
 
 

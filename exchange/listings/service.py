@@ -151,7 +151,18 @@ def viewer_has_agreement(session: Session, user: User | None, listing: Listing) 
     return False
 
 
-def _privileged(user: User | None, listing: Listing) -> bool:
+def identity_hidden(session: Session, user: User | None, listing: Any) -> bool:
+    """An anonymous listing hides its enterprise, price, address and exact point from everyone but its own
+    enterprise, admins and agreed partners. `listing` is a Listing or a row with its `enterprise_id` and
+    `visibility`."""
+    return (
+        listing.visibility is Visibility.ANONYMOUS
+        and not _privileged(user, listing)
+        and not viewer_has_agreement(session, user, listing)
+    )
+
+
+def _privileged(user: User | None, listing: Any) -> bool:
     """Owner enterprise's members and admins see everything, private fields included."""
     if user is None:
         return False
@@ -256,11 +267,7 @@ def to_view(
     privileged = _privileged(user, listing)
     if enterprise is None or enterprise.id != listing.enterprise_id:
         enterprise = session.get(Enterprise, listing.enterprise_id)
-    hidden = (
-        listing.visibility is Visibility.ANONYMOUS
-        and not privileged
-        and not viewer_has_agreement(session, user, listing)
-    )
+    hidden = identity_hidden(session, user, listing)
     lat, lon = listing.lat, listing.lon
     if hidden:
         lat, lon = round(lat, ANONYMOUS_ROUNDING_DEG), round(lon, ANONYMOUS_ROUNDING_DEG)
@@ -763,6 +770,14 @@ def search(session: Session, user: User | None, f: ListingFilters) -> SearchResu
     Within R km: an indexed bounding box in SQL, then the exact great-circle distance in Python over the box's
     (id, lat, lon) tuples, so the total and the page are exact and the sort by distance is global.
     """
+    total, rows = _search(session, user, f, (Listing,))
+    return SearchResult(total, [(row[0], d) for row, d in rows])
+
+
+def _search(
+    session: Session, user: User | None, f: ListingFilters, load: tuple[Any, ...]
+) -> tuple[int, list[tuple[Any, float | None]]]:
+    """`search` loading `load` (the Listing entity, or a few of its columns with `Listing.id` first) per match."""
     descending = f.sort.startswith("-")
     key = f.sort.lstrip("-+")
     if key not in SORT_KEYS:
@@ -777,8 +792,8 @@ def search(session: Session, user: User | None, f: ListingFilters) -> SearchResu
     clauses = _where(user, f)
     if not has_point:
         total = session.exec(select(sa.func.count()).select_from(Listing).where(*clauses)).one()
-        stmt = select(Listing).where(*clauses).order_by(*_order(user, key, descending)).limit(f.limit).offset(f.offset)
-        return SearchResult(int(total), [(row, None) for row in session.exec(stmt)])
+        stmt = sa.select(*load).where(*clauses).order_by(*_order(user, key, descending)).limit(f.limit)
+        return int(total), [(row, None) for row in session.execute(stmt.offset(f.offset))]
     assert f.near_lat is not None and f.near_lon is not None
     if f.radius_km is not None:
         box = bounding_box(f.near_lat, f.near_lon, f.radius_km)
@@ -803,8 +818,50 @@ def search(session: Session, user: User | None, f: ListingFilters) -> SearchResu
     if key == "distance":
         found.sort(key=lambda p: (-p[1], -p[0]) if descending else (p[1], p[0]))
     page = found[f.offset : f.offset + f.limit]
-    by_id = {row.id: row for row in session.exec(select(Listing).where(col(Listing.id).in_([i for i, _ in page])))}
-    return SearchResult(len(found), [(by_id[i], d) for i, d in page if i in by_id])
+    wanted = sa.select(*load).where(col(Listing.id).in_([i for i, _ in page]))
+    by_id = {(row[0] if len(load) == 1 else row).id: row for row in session.execute(wanted)}
+    return len(found), [(by_id[i], d) for i, d in page if i in by_id]
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    """A match on the browse map: where it is (approximately, for an anonymous listing of another enterprise)."""
+
+    id: int
+    kind: ListingKind
+    material_code: str
+    available_t: Decimal
+    lat: float
+    lon: float
+    approximate: bool
+
+
+MAP_COLUMNS = (
+    Listing.id,
+    Listing.enterprise_id,
+    Listing.visibility,
+    Listing.kind,
+    Listing.material_code,
+    Listing.quantity_kg,
+    Listing.allocated_kg,
+    Listing.lat,
+    Listing.lon,
+)
+
+
+def map_points(session: Session, user: User | None, f: ListingFilters) -> list[MapPoint]:
+    """The first `f.limit` matches of a search as map points: a few columns each, not whole listings and their
+    views (the browse page asks for up to 500 on every visit), hidden by the same rule as `to_view`."""
+    _, rows = _search(session, user, f, MAP_COLUMNS)
+    out = []
+    for row, _d in rows:
+        hidden = identity_hidden(session, user, row)
+        lat, lon = row.lat, row.lon
+        if hidden:
+            lat, lon = round(lat, ANONYMOUS_ROUNDING_DEG), round(lon, ANONYMOUS_ROUNDING_DEG)
+        available_t = kg_to_t(row.quantity_kg - row.allocated_kg)
+        out.append(MapPoint(row.id, row.kind, row.material_code, available_t, lat, lon, hidden))
+    return out
 
 
 def enterprises_by_id(session: Session, ids: Iterable[int]) -> dict[int, Enterprise]:

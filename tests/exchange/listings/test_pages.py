@@ -149,3 +149,41 @@ def test_the_search_page_filters_and_carries_map_points(
 
     bad = client.get("/listings", params={"radius_km": "many"})
     assert bad.status_code == 422 and "radius_km" in bad.text
+
+
+def _map_points(page: str) -> dict[int, dict[str, Any]]:
+    found = re.search(r'id="listings-map-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    return {p["id"]: p for p in json.loads(found.group(1))}
+
+
+def test_the_map_shows_every_match_beyond_the_page_and_hides_where_anonymous_listings_are(
+    client: TestClient, world: World, post: Callable[..., dict[str, Any]]
+) -> None:
+    public = [post(world.owner, quantity_t=str(10 + k), lat=36.6123, lon=114.5123) for k in range(22)]
+    anonymous = post(world.owner, quantity_t="7", visibility="anonymous", lat=36.6789, lon=114.4567)
+    post(world.owner, material_code="steel_slag", lat=36.6, lon=114.5)  # another material: not on this map
+
+    seen_by_outsider = client.get("/listings", params={"material_code": "fly_ash"})
+    assert seen_by_outsider.text.count("data-listing-id=") == 20  # one page of the table...
+    points = _map_points(seen_by_outsider.text)
+    assert set(points) == {x["id"] for x in [*public, anonymous]}  # ...every match on the map
+    assert points[public[0]["id"]] == {
+        "id": public[0]["id"],
+        "lat": 36.6123,
+        "lon": 114.5123,
+        "kind": "supply",
+        "material": points[public[0]["id"]]["material"],
+        "quantity_t": points[public[0]["id"]]["quantity_t"],
+        "approximate": False,
+    }
+    assert float(points[public[0]["id"]]["quantity_t"]) == 10
+    hidden = points[anonymous["id"]]
+    assert (hidden["lat"], hidden["lon"], hidden["approximate"]) == (36.7, 114.5, True)
+
+    login(client, world.owner.user)  # the owner sees its own anonymous listing where it is
+    own = _map_points(client.get("/listings", params={"material_code": "fly_ash"}).text)[anonymous["id"]]
+    assert (own["lat"], own["lon"], own["approximate"]) == (36.6789, 114.4567, False)
+
+    near = _map_points(client.get("/listings", params={"near": "36.61, 114.51", "radius_km": "5"}).text)
+    assert anonymous["id"] not in near and public[0]["id"] in near  # 8 km away: outside the radius
