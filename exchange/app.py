@@ -32,6 +32,7 @@ from exchange.core.idempotency import IdempotencyMiddleware
 from exchange.core.inflight import InFlightLimit
 from exchange.core.ratelimit import RateLimiter
 from exchange.settings import REPO_ROOT, Settings, get_settings
+from exchange.stats.cache import FigureCache
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_errors(app)
     app.state.settings = settings
     app.state.engine = get_engine(settings.database_url)
+    app.state.stats_cache = FigureCache(settings.stats_cache_seconds)
 
     # Innermost (added first): sees the rendered response of every POST /api/ route, after the rate limit.
     app.add_middleware(IdempotencyMiddleware, engine=app.state.engine)

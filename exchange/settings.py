@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     geocoder_timeout_s: float = 2.0
     # Requests per minute per client address (static files excluded); 0 switches the limit off.
     rate_limit_per_minute: int = 1200
+    # Statistics (dashboard, public table) are recomputed at most this often per worker; 0 = on every request.
+    stats_cache_seconds: float = 30.0
     # A worker that has not reported for this long is considered dead and its round failed.
     job_heartbeat_timeout_s: int = 120
 

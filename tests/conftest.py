@@ -69,6 +69,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         upload_dir=tmp_path / "uploads",
         secret_key="test-secret",
         redis_url=None,
+        stats_cache_seconds=0,  # tests check that figures move after a write; tests/exchange/stats covers the cache
     )
 
 

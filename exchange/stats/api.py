@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from exchange.core.deps import CurrentUser, SessionDep
 from exchange.stats import export, service
+from exchange.stats.cache import FigureCacheDep
 from exchange.stats.schemas import DashboardOut, PublicOut, TableOut
 from exchange.stats.service import PERIOD_RE
 
@@ -75,6 +76,7 @@ def rows_response(rows: list[dict[str, Any]], name: str, fmt: Format, meta: dict
 def dashboard(
     session: SessionDep,
     user: CurrentUser,
+    cache: FigureCacheDep,
     period_from: str | None = PeriodFrom,
     period_to: str | None = PeriodTo,
     region: str | None = Region,
@@ -88,7 +90,7 @@ def dashboard(
 
     Rate = utilised ÷ (generated + prior-year stock utilised) (NBS, 综合利用率)."""
     scope, period = _scope_period(session, user, period_from, period_to, region, park_id)
-    d = service.dashboard(session, scope, period, own=service.own_scope(session, user))
+    d = service.dashboard(session, scope, period, own=service.own_scope(session, user), cache=cache)
     return {"scope": _scope_json(scope, period), "kpis": d.kpis, "tables": d.tables}
 
 
@@ -154,6 +156,7 @@ def province_names(codes: list[str]) -> dict[str, str]:
 @router.get("/public/stats", response_model=PublicOut, responses={200: FILE_RESPONSES[200]})
 def public_stats(
     session: SessionDep,
+    cache: FigureCacheDep,
     year: int | None = Query(default=None, ge=2000, le=2100, description="default: the latest year on file"),
     format: Format = Query(default="json", description="json, csv or xlsx"),
 ) -> Any:
@@ -162,7 +165,7 @@ def public_stats(
     than 85% of the generation or of the utilisation is suppressed (status "primary"), and further cells where
     needed so that none can be worked out from the totals (status "secondary"); suppressed cells carry no
     figures."""
-    table = service.public_table(session, service.public_period(session, year))
+    table = service.public_table(session, service.public_period(session, year), cache=cache)
     rows = public_rows(table, province_names(table.provinces))
     meta = {"period_from": table.period.start, "period_to": table.period.end, "target_rate": service.target_rate()}
     return rows_response(rows, "public-stats", format, meta)

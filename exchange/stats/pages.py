@@ -19,6 +19,7 @@ from exchange.reference.catalogue import load_catalogue
 from exchange.reference.places import load_divisions
 from exchange.stats import export, service
 from exchange.stats.api import _scope_json, province_names, public_rows
+from exchange.stats.cache import FigureCacheDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,6 +42,7 @@ def dashboard_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
+    cache: FigureCacheDep,
     period_from: str | None = Query(default=None),
     period_to: str | None = Query(default=None),
     region: str | None = Query(default=None),
@@ -55,7 +57,7 @@ def dashboard_page(
     own = service.own_scope(session, user)
     scope = service.scope_for(session, user, region=rg, park_id=pk)
     period = service.period_for(session, scope, pf, pt)
-    d = service.dashboard(session, scope, period, own=own)
+    d = service.dashboard(session, scope, period, own=own, cache=cache)
     locale = request_locale(request, request.app.state.settings.default_locale)
     params = {"period_from": period.start, "period_to": period.end}
     if rg:
@@ -131,9 +133,11 @@ def render_page(request: Request, template: str, **ctx: Any) -> Response:
 
 
 @router.get("/public/stats", response_class=HTMLResponse)
-def public_page(request: Request, session: SessionDep, year: str | None = Query(default=None)) -> Response:
+def public_page(
+    request: Request, session: SessionDep, cache: FigureCacheDep, year: str | None = Query(default=None)
+) -> Response:
     y = int(year) if year and year.isdigit() and 2000 <= int(year) <= 2100 else None
-    table = service.public_table(session, service.public_period(session, y))
+    table = service.public_table(session, service.public_period(session, y), cache=cache)
     names = province_names(table.provinces)
     locale = request_locale(request, request.app.state.settings.default_locale)
     rows = public_rows(table, names)

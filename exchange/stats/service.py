@@ -31,6 +31,7 @@ from exchange.listings.models import Listing
 from exchange.parks.models import Park
 from exchange.reference.catalogue import load_catalogue
 from exchange.stats import disclosure
+from exchange.stats.cache import FigureCache
 from exchange.stats.disclosure import TOTAL, CellStats, Status, breaks_primary_rule
 
 L: Any = LedgerEntry.__table__  # type: ignore[attr-defined]
@@ -700,8 +701,14 @@ def kpis(
     }
 
 
-def dashboard(session: Session, scope: Scope, period: Period, own: Scope | None = None) -> Dashboard:
-    """Every figure of the dashboard; `own` is the viewer's jurisdiction (defaults to the viewed scope)."""
+def dashboard(
+    session: Session, scope: Scope, period: Period, own: Scope | None = None, cache: FigureCache | None = None
+) -> Dashboard:
+    """Every figure of the dashboard; `own` is the viewer's jurisdiction (defaults to the viewed scope). With a
+    `cache`, figures computed within its lifetime for the same scope, period and jurisdiction are reused."""
+    if cache is not None:
+        own = own or scope
+        return cache.get(("dashboard", scope, period, own), lambda: dashboard(session, scope, period, own))
     materials = by_material(session, scope, period)
     tables = {
         "materials": materials,
@@ -926,9 +933,11 @@ class PublicTable:
 NO_PROVINCE = "000000"  # the public table's row for enterprises registered without a province
 
 
-def public_table(session: Session, period: Period) -> PublicTable:
+def public_table(session: Session, period: Period, cache: FigureCache | None = None) -> PublicTable:
     """Bulk industrial solid waste by province × material with national and provincial totals, protected.
     Enterprises without a province form a row of their own, so the provinces add up to the national row."""
+    if cache is not None:
+        return cache.get(("public", period), lambda: public_table(session, period))
     interior = _cell_stats(session, period, ["province_code", "material_code"])
     rows_tot = _cell_stats(session, period, ["province_code"])
     cols_tot = _cell_stats(session, period, ["material_code"])
