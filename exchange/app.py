@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-import secrets
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -25,23 +23,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import exchange
 from exchange.core.db import get_engine
 from exchange.core.dbfaults import DatabaseFaultMiddleware, classify
-from exchange.core.denied import DENIED_STATUSES, DenialFolder, record_denied
-from exchange.core.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_protect
+from exchange.core.denied import DENIED_STATUSES, record_denied
+from exchange.core.deps import SESSION_COOKIE, csrf_protect
 from exchange.core.errors import DomainError, ErrorBody
+from exchange.core.headers import SecurityHeaders
 from exchange.core.idempotency import IdempotencyMiddleware
 from exchange.core.inflight import InFlightLimit
-from exchange.core.ratelimit import RateLimiter
+from exchange.core.ratelimit import RateLimitMiddleware
 from exchange.settings import REPO_ROOT, Settings, get_settings
 from exchange.stats.cache import FigureCache
 
 log = logging.getLogger(__name__)
-
-# Swagger UI needs an inline bootstrap script; every other page runs with script-src 'self' only.
-CSP_PAGES = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
-CSP_DOCS = CSP_PAGES.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
 
 
 def wants_json(request: Request) -> bool:
@@ -113,56 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Around it: a database fault inside the idempotency middleware answers 503/507, not a bare 500.
     app.add_middleware(DatabaseFaultMiddleware)
 
-    limiter = RateLimiter(settings.rate_limit_per_minute)
-    denials = DenialFolder()
-
-    @app.middleware("http")
-    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not request.url.path.startswith("/static/"):
-            client = request.client.host if request.client else "unknown"
-            wait_s = limiter.check(client)
-            if wait_s is not None:
-                folded = denials.admit(client)
-                if folded is not None:
-                    await run_in_threadpool(
-                        record_denied,
-                        app.state.engine,
-                        method=request.method,
-                        path=request.url.path,
-                        status=429,
-                        actor_id=None,
-                        client=client,
-                        reason="rate_limit",
-                        folded=folded,
-                    )
-                return JSONResponse(
-                    {"error": "too_many_requests", "detail": "too many requests from this address; slow down"},
-                    status_code=429,
-                    headers={"Retry-After": str(int(wait_s) + 1)},
-                )
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        token = request.cookies.get(CSRF_COOKIE)
-        fresh = token is None
-        request.state.csrf_token = token or secrets.token_urlsafe(32)
-        request.state.user = None
-        response = await call_next(request)
-        if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.csrf_token,
-                httponly=True,
-                samesite="lax",
-                secure=settings.cookie_secure,
-            )
-        docs = request.url.path in ("/docs", "/docs/oauth2-redirect")
-        response.headers.setdefault("Content-Security-Policy", CSP_DOCS if docs else CSP_PAGES)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    # Around those: the per-client budget (429), then the security headers and CSRF cookie on every answer.
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, engine=app.state.engine)
+    app.add_middleware(SecurityHeaders, cookie_secure=settings.cookie_secure)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:

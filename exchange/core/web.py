@@ -8,11 +8,31 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from exchange.core.i18n import request_locale, translate
 from exchange.settings import REPO_ROOT
 
-templates = Jinja2Templates(directory=str(REPO_ROOT / "frontend" / "templates"))
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(Environment):
+    """`form.kind` on a dict: Jinja tries the attribute first and falls back to the item after an AttributeError.
+    Pages look up dict values in loops (a selected option among 340 cities), and the raised-and-caught error was a
+    seventh of the app's CPU under load. Same result, item first, unless the name is one of dict's own."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+templates = Jinja2Templates(
+    env=_Environment(loader=FileSystemLoader(str(REPO_ROOT / "frontend" / "templates")), autoescape=select_autoescape())
+)
 
 # The locale and CSRF token of the page being rendered, so that imported macros (which do not see the
 # template's context) can translate and emit the token too.

@@ -50,7 +50,7 @@ class FigureCache:
 _MISSING = object()
 
 
-def figure_cache(request: Request) -> FigureCache:
+async def figure_cache(request: Request) -> FigureCache:
     cache: FigureCache = request.app.state.stats_cache
     return cache
 
