@@ -54,10 +54,12 @@ bench: $(STAMP)
 bench-stats: $(STAMP) services
 	$(BIN)/python -m exchange.stats.bench
 
-## Locust on loopback against `exchange serve --workers 2` on PostgreSQL, 50 and 200 users
+## Locust on loopback against `exchange serve --workers 2` on PostgreSQL: 50 and 200 users pausing 1-5 s,
+## then 200 users pausing 0.5-2 s (the stress setting)
 loadtest: $(STAMP) services
 	NEED_POSTGRES=1 bash scripts/ensure_services.sh
 	$(BIN)/python scripts/loadtest/run.py --users 50 200 --seconds 60
+	$(BIN)/python scripts/loadtest/run.py --users 200 --seconds 60 --think 0.5 2
 
 ## Everything in docs/reliability.md, figures written to var/reliability/ (about 20 minutes)
 RELIABILITY := var/reliability
@@ -71,6 +73,8 @@ reliability: $(STAMP) chromium services
 	$(BIN)/python scripts/reliability/pg_restart.py --json $(RELIABILITY)/pg_restart.json
 	$(BIN)/python scripts/loadtest/run.py --users 50 200 --seconds 60 --json $(RELIABILITY)/loadtest.json \
 		| tee $(RELIABILITY)/loadtest.txt
+	$(BIN)/python scripts/loadtest/run.py --users 200 --seconds 60 --think 0.5 2 \
+		--json $(RELIABILITY)/loadtest_stress.json | tee $(RELIABILITY)/loadtest_stress.txt
 	@echo "figures in $(RELIABILITY)/; compare with docs/reliability.md"
 
 clean:

@@ -23,6 +23,8 @@ _answers_lock = threading.Lock()
 
 
 REFERENCE = "GET /healthz (reference)"
+# Pause between one user's requests, uniform in [min, max] seconds (run.py --think).
+THINK_S = [float(x) for x in os.environ.get("LOADTEST_THINK_S", "1 5").split()]
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -32,7 +34,7 @@ def _bearer(token: str) -> dict[str, str]:
 class Member(HttpUser):
     """Mostly reads; now and then posts a listing or answers a proposal of its enterprise."""
 
-    wait_time = between(0.5, 2.0)
+    wait_time = between(THINK_S[0], THINK_S[1])
 
     def on_start(self) -> None:
         self.token = random.choice(PLAN["members"])

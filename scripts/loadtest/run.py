@@ -173,6 +173,15 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2, help="app worker processes")
     ap.add_argument("--period", default="2026-06", help="the month of the preparatory round")
+    ap.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=[1.0, 5.0],
+        metavar=("MIN_S", "MAX_S"),
+        help="each user's pause between requests, uniform (default 1 5, locust's documented example; "
+        "0.5 2 is the stress setting: every user clicking every 1.25 s on average)",
+    )
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -242,7 +251,7 @@ def main() -> int:
                         "--loglevel",
                         "WARNING",
                     ],
-                    env={**env, "LOADTEST_PLAN": str(plan_path)},
+                    env={**env, "LOADTEST_PLAN": str(plan_path), "LOADTEST_THINK_S": " ".join(map(str, args.think))},
                     check=False,
                     stdout=subprocess.DEVNULL,
                 )
@@ -251,7 +260,8 @@ def main() -> int:
                 failures[users] = failure_rows(Path(f"{prefix}_failures.csv"))
         print(
             f"\nLoad test: {args.workers} app workers on PostgreSQL, {args.seconds} s per step, "
-            f"{len(proposals)} proposals ({len(answers)} answers) to accept"
+            f"{len(proposals)} proposals ({len(answers)} answers) to accept, "
+            f"think time {args.think[0]:g}-{args.think[1]:g} s per user between requests"
         )
         print("(x ref: the p99 over the p99 of GET /healthz, the cheapest route, measured in the same step)")
         print("| users | kind | requests | req/s | p50 ms | p95 ms | p99 ms | p99 x ref | errors |")
@@ -273,7 +283,12 @@ def main() -> int:
             for f in failures[users]:
                 print(f"  failure x{f['occurrences']}: {f['method']} {f['name']}: {f['error'][:160]}")
         if args.json:
-            figures = {"workers": args.workers, "seconds": args.seconds, "proposals": len(proposals)}
+            figures = {
+                "workers": args.workers,
+                "seconds": args.seconds,
+                "think_s": args.think,
+                "proposals": len(proposals),
+            }
             out = {**figures, "steps": results, "routes": per_route, "failures": failures}
             Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
         errors = sum(g.get("all", {}).get("errors", 0) for g in results.values())
