@@ -210,11 +210,16 @@ def revoke_api_token(session: Session, user: User, token_id: int) -> None:
 
 
 def resolve_api_token(session: Session, raw: str) -> User | None:
-    token = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(raw))).first()
-    if token is None or token.revoked_at is not None:
+    """The active user of an unrevoked token, in one query (it runs on every API request)."""
+    found = session.exec(
+        select(ApiToken.revoked_at, User)
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .where(ApiToken.token_hash == token_hash(raw))
+    ).first()
+    if found is None:
         return None
-    user = session.get(User, token.user_id)
-    if user is None or user.status is not UserStatus.ACTIVE:
+    revoked_at, user = found
+    if revoked_at is not None or user.status is not UserStatus.ACTIVE:
         return None
     return user
 

@@ -775,9 +775,10 @@ def search(session: Session, user: User | None, f: ListingFilters) -> SearchResu
 
 
 def _search(
-    session: Session, user: User | None, f: ListingFilters, load: tuple[Any, ...]
+    session: Session, user: User | None, f: ListingFilters, load: tuple[Any, ...], count: bool = True
 ) -> tuple[int, list[tuple[Any, float | None]]]:
-    """`search` loading `load` (the Listing entity, or a few of its columns with `Listing.id` first) per match."""
+    """`search` loading `load` (the Listing entity, or a few of its columns with `Listing.id` first) per match;
+    without `count`, the total is not counted (returned as -1) where that would take a query of its own."""
     descending = f.sort.startswith("-")
     key = f.sort.lstrip("-+")
     if key not in SORT_KEYS:
@@ -791,7 +792,7 @@ def _search(
         raise Unprocessable("Sorting by distance needs a point (near_lat, near_lon)", field="sort")
     clauses = _where(user, f)
     if not has_point:
-        total = session.exec(select(sa.func.count()).select_from(Listing).where(*clauses)).one()
+        total = session.exec(select(sa.func.count()).select_from(Listing).where(*clauses)).one() if count else -1
         stmt = sa.select(*load).where(*clauses).order_by(*_order(user, key, descending)).limit(f.limit)
         return int(total), [(row, None) for row in session.execute(stmt.offset(f.offset))]
     assert f.near_lat is not None and f.near_lon is not None
@@ -852,7 +853,7 @@ MAP_COLUMNS = (
 def map_points(session: Session, user: User | None, f: ListingFilters) -> list[MapPoint]:
     """The first `f.limit` matches of a search as map points: a few columns each, not whole listings and their
     views (the browse page asks for up to 500 on every visit), hidden by the same rule as `to_view`."""
-    _, rows = _search(session, user, f, MAP_COLUMNS)
+    _, rows = _search(session, user, f, MAP_COLUMNS, count=False)
     out = []
     for row, _d in rows:
         hidden = identity_hidden(session, user, row)
