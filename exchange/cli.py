@@ -152,30 +152,23 @@ def cmd_round(args: argparse.Namespace) -> int:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    from exchange.accounts.models import Role, User
-    from exchange.accounts.service import check_password_policy, find_by_email, hash_password
+    """The first admin, from the shell: the same policy, uniqueness and hashing as every other account."""
+    from exchange.accounts.models import Role
+    from exchange.accounts.service import check_new_account, new_account
+    from exchange.audit import service as audit
     from exchange.core.db import get_engine, session_scope
     from exchange.core.errors import DomainError
 
     with session_scope(get_engine(get_settings().database_url)) as session:
         try:
-            check_password_policy(args.password, args.email)
+            email = check_new_account(session, args.email, args.password)
         except DomainError as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 2
-        if find_by_email(session, args.email):
-            print(f"error: {args.email} already exists", file=sys.stderr)
-            return 2
-        session.add(
-            User(
-                email=args.email.lower(),
-                display_name=args.name,
-                password_hash=hash_password(args.password),
-                role=Role.ADMIN,
-            )
-        )
+        user = new_account(session, email, args.name, args.password, Role.ADMIN)
+        audit.record(session, actor_id=None, action="user.create_admin", entity="user", entity_id=user.id)
         session.commit()
-    print(f"admin {args.email} created")
+    print(f"admin {email} created")
     return 0
 
 
