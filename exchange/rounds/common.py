@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from exchange.accounts.models import Role, User
+from exchange.audit.service import record
 from exchange.core.errors import Conflict
 from exchange.parks.models import Park
 from exchange.rounds.models import Round
@@ -102,3 +103,28 @@ def visible_rounds_clause(user: User) -> ColumnElement[bool]:
 
 def is_staff(user: User | None) -> bool:
     return user is not None and user.role in (Role.PARK_MANAGER, Role.REGULATOR, Role.ADMIN)
+
+
+def record_round(
+    session: Session,
+    rnd: Round,
+    action: str,
+    *,
+    actor_id: int | None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    **detail: Any,
+) -> None:
+    """An audit event about a round, findable by the round and its park (the trail the manager reads)."""
+    record(
+        session,
+        actor_id=actor_id,
+        action=action,
+        entity="round",
+        entity_id=rnd.id,
+        park_id=rnd.park_id,
+        from_state=from_state,
+        to_state=to_state,
+        round_id=rnd.id,
+        **detail,
+    )

@@ -30,6 +30,7 @@ from exchange.rounds.common import (
     can_manage,
     fen_to_cny,
     kg_to_t,
+    record_round,
     region_contains,
     t_to_kg,
     transition,
@@ -226,15 +227,12 @@ def create_round(session: Session, settings: Settings, user: User, data: RoundCr
     session.add(rnd)
     session.flush()
     run = _new_run(session, settings, rnd, user, "first run")
-    record(
+    record_round(
         session,
+        rnd,
+        "round.create",
         actor_id=user.id,
-        action="round.create",
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
         to_state=rnd.state.value,
-        round_id=rnd.id,
         scope=spec.kind.value,
         period=spec.period,
         run=run.number,
@@ -288,16 +286,13 @@ def start_run(
         for name, value in changes.model_dump(exclude_none=True).items():
             setattr(rnd, name, value)
     run = _new_run(session, settings, rnd, user, reason or "re-run")
-    record(
+    record_round(
         session,
+        rnd,
+        f"round.{(reason or 're-run').replace('-', '')}",
         actor_id=user.id,
-        action=f"round.{(reason or 're-run').replace('-', '')}",
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
         from_state=before.value,
         to_state=rnd.state.value,
-        round_id=rnd.id,
         run=run.number,
         settings=_settings_snapshot(rnd),
     )
@@ -320,16 +315,13 @@ def cancel(session: Session, settings: Settings, user: User, round_id: int) -> R
     rnd.state = transition("round", rnd.id, rnd.state, RoundState.CANCELLED, ROUND_TRANSITIONS)
     rnd.updated_at = now
     rnd.version += 1
-    record(
+    record_round(
         session,
+        rnd,
+        "round.cancel",
         actor_id=user.id,
-        action="round.cancel",
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
         from_state=before.value,
         to_state=rnd.state.value,
-        round_id=rnd.id,
         run=run.number,
     )
     session.commit()
@@ -440,14 +432,11 @@ def allow(session: Session, user: User, round_id: int, supply_listing_id: int, d
 def _touched(session: Session, user: User, rnd: Round, action: str, **detail: object) -> None:
     rnd.updated_at = utcnow()
     rnd.version += 1
-    record(
+    record_round(
         session,
+        rnd,
+        action,
         actor_id=user.id,
-        action=action,
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
-        round_id=rnd.id,
         **cast(dict[str, Any], detail),
     )
     session.commit()
@@ -523,16 +512,13 @@ def publish(session: Session, user: User, round_id: int, run_number: int | None 
     rnd.published_run_id = run.id
     rnd.published_at = rnd.updated_at = now
     rnd.version += 1
-    record(
+    record_round(
         session,
+        rnd,
+        "round.publish",
         actor_id=user.id,
-        action="round.publish",
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
         from_state=before.value,
         to_state=rnd.state.value,
-        round_id=rnd.id,
         run=run.number,
         proposals=len(created),
     )

@@ -29,13 +29,12 @@ from sqlmodel import Session, col, select
 
 import solver
 from exchange.accounts.models import Role, User
-from exchange.audit.service import record
 from exchange.core.db import get_for_update, session_scope, utcnow
 from exchange.enterprises.models import Enterprise, EnterpriseStatus
 from exchange.ledgers.models import LedgerEntry
 from exchange.listings.models import Listing, ListingKind, ListingStatus
 from exchange.reference.catalogue import load_catalogue
-from exchange.rounds.common import aware, region_clause, transition
+from exchange.rounds.common import aware, record_round, region_clause, transition
 from exchange.rounds.models import (
     ROUND_TRANSITIONS,
     Agreement,
@@ -439,16 +438,13 @@ def _claim(engine: Engine, run_id: int, worker: str) -> tuple[int, dict[str, Any
         if rnd.current_run_id == run.id and rnd.state is RoundState.QUEUED:
             rnd.state = transition("round", rnd.id, rnd.state, RoundState.RUNNING, ROUND_TRANSITIONS)
             rnd.updated_at = now
-        record(
+        record_round(
             session,
+            rnd,
+            "round.run.start",
             actor_id=None,
-            action="round.run.start",
-            entity="round",
-            entity_id=rnd.id,
-            park_id=rnd.park_id,
             from_state=RunState.QUEUED.value,
             to_state=RunState.RUNNING.value,
-            round_id=rnd.id,
             run=run.number,
             worker=worker,
         )
@@ -641,16 +637,13 @@ def finish_review(session: Session, rnd: Round, run: RoundRun) -> None:
         rnd.version += 1
     else:
         before = rnd.state
-    record(
+    record_round(
         session,
+        rnd,
+        "round.run.succeed",
         actor_id=None,
-        action="round.run.succeed",
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
         from_state=before.value,
         to_state=rnd.state.value,
-        round_id=rnd.id,
         run=run.number,
         matched_kg=(run.report or {}).get("matched_kg"),
     )
@@ -679,16 +672,13 @@ def mark_failed(session: Session, rnd: Round, run: RoundRun, error: str, actor_i
         rnd.state = transition("round", rnd.id, rnd.state, RoundState.FAILED, ROUND_TRANSITIONS)
         rnd.updated_at = now
         rnd.version += 1
-    record(
+    record_round(
         session,
+        rnd,
+        "round.run.fail",
         actor_id=actor_id,
-        action="round.run.fail",
-        entity="round",
-        entity_id=rnd.id,
-        park_id=rnd.park_id,
         from_state=before.value,
         to_state=rnd.state.value,
-        round_id=rnd.id,
         run=run.number,
         error=error[:300],
     )
