@@ -48,3 +48,14 @@ def test_reference_with_no_pairs() -> None:
     problem = bench.generate(4, bench.PROVINCE, 0)
     empty = build_pairs(Problem((), problem.demands, problem.materials, problem.params))
     assert bench.highs_reference(problem, empty)[1:] == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(60, 3), (200, 1)])
+def test_the_whole_lp_time_reference_has_the_same_optimum(n: int, seed: int) -> None:
+    """The bench times HiGHS on the whole LP where it finishes; it must reach the same optimum too."""
+    problem = bench.generate(n, bench.PROVINCE, seed)
+    pairs = build_pairs(problem)
+    _, tonnes, cost = bench.highs_whole_lp(problem, pairs)
+    want_t, want_cost = whole_lp(problem, pairs)
+    assert tonnes == pytest.approx(want_t, abs=1e-6)
+    assert cost == pytest.approx(want_cost, rel=1e-7)
