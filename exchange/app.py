@@ -190,3 +190,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost (added last): requests beyond the limit wait here, before they take a thread or a connection.
     app.add_middleware(InFlightLimit)
     return app
+
+
+def serving_app() -> FastAPI:
+    """The app as `exchange serve` runs it in each worker: `create_app` plus the start-up in core/runtime.py
+    (reference data loaded, templates compiled, the start-up heap frozen out of the garbage collector)."""
+    from exchange.core.runtime import serving_lifespan
+
+    app = create_app()
+    app.router.lifespan_context = serving_lifespan
+    return app

@@ -14,7 +14,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"Serving the exchange on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
-        "exchange.app:create_app",
+        "exchange.app:serving_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -248,6 +248,8 @@ def main() -> int:
                         "--csv",
                         str(prefix),
                         "--only-summary",
+                        # figures from the moment every user is running, not the ramp-up
+                        "--reset-stats",
                         "--loglevel",
                         "WARNING",
                     ],
