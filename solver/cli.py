@@ -19,7 +19,7 @@ from typing import Any
 from solver.contract import problem_from_json, solution_to_json
 from solver.core import solve
 from solver.model import ContractError, Status
-from solver.validate import check_limits, check_optional_fields, violations
+from solver.validate import check_limits, violations
 
 
 class InputError(Exception):
@@ -87,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         huge = _huge_number(raw)
         if huge is not None:
             raise ContractError(huge, "must be a finite number, got a number too large for a float")
-        check_optional_fields(raw)
         problem = problem_from_json(raw)
         check_limits(problem)
     except ContractError as err:

@@ -47,6 +47,13 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
+def _opt_list(obj: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    """An optional list: absent or null is empty; anything else must be a list (`"permits": ""` is an error,
+    not "no permits")."""
+    value = obj.get(key)
+    return [] if value is None else _list(value, path)
+
+
 def _num(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ContractError(path, f"must be a finite number, got {value!r}")
@@ -75,7 +82,7 @@ def _supply(raw: Any, p: str) -> SupplyLot:
         lon=_num(_get(o, "lon", p), f"{p}.lon"),
         grade=None if grade is None else _str(grade, f"{p}.grade"),
         max_distance_km=_opt_num(o, "max_distance_km", p),
-        min_lot_t=_num(o.get("min_lot_t", 0.0) or 0.0, f"{p}.min_lot_t"),
+        min_lot_t=0.0 if o.get("min_lot_t") is None else _num(o["min_lot_t"], f"{p}.min_lot_t"),
     )
 
 
@@ -93,7 +100,7 @@ def _accept(raw: Any, p: str) -> Accept:
 def _demand(raw: Any, p: str) -> DemandLot:
     o = _obj(raw, p)
     accepts = _list(_get(o, "accepts", p), f"{p}.accepts")
-    permits = _list(o.get("permits") or [], f"{p}.permits")
+    permits = _opt_list(o, "permits", f"{p}.permits")
     return DemandLot(
         id=_str(_get(o, "id", p), f"{p}.id"),
         quantity_t=_num(_get(o, "quantity_t", p), f"{p}.quantity_t"),
@@ -130,13 +137,13 @@ def problem_from_json(obj: Any) -> Problem:
             detour_factor=_num(po.get("detour_factor", params.detour_factor), "params.detour_factor"),
         )
     forbidden: list[tuple[str, str]] = []
-    for k, raw in enumerate(_list(root.get("forbidden") or [], "forbidden")):
+    for k, raw in enumerate(_opt_list(root, "forbidden", "forbidden")):
         pair = _list(raw, f"forbidden[{k}]")
         if len(pair) != 2:
             raise ContractError(f"forbidden[{k}]", "must be a [supply_id, demand_id] pair")
         forbidden.append((_str(pair[0], f"forbidden[{k}][0]"), _str(pair[1], f"forbidden[{k}][1]")))
     pinned: list[Pin] = []
-    for k, raw in enumerate(_list(root.get("pinned") or [], "pinned")):
+    for k, raw in enumerate(_opt_list(root, "pinned", "pinned")):
         p = f"pinned[{k}]"
         o = _obj(raw, p)
         pinned.append(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
 
 from geopy.distance import great_circle
 
@@ -22,30 +21,6 @@ _KM_TOL = 1e-6
 # The engines count kilograms in int64 and multiply them by costs: a lot of more than a billion tonnes (about a
 # quarter of China's yearly industrial solid waste) is a typing mistake, and far past it the arithmetic overflows.
 MAX_TONNES = 1e9
-
-
-def check_optional_fields(raw: Any) -> None:
-    """Raise ContractError for an optional field that is present with a wrong type the contract's parser would
-    read as absent (it takes a falsy value there for the default: "permits": "" as no permits, "min_lot_t":
-    false as 0, "forbidden": 0 as none).  Everything else is left to `contract.problem_from_json`."""
-    if not isinstance(raw, dict):
-        return
-
-    def expect(path: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) and kind is not list or not isinstance(value, kind):
-            raise ContractError(path, f"must be {what}, got {value!r}")
-
-    for key in ("forbidden", "pinned"):
-        expect(key, raw.get(key), list, "a list")
-    supplies, demands = raw.get("supplies"), raw.get("demands")
-    for i, s in enumerate(supplies if isinstance(supplies, list) else []):
-        if isinstance(s, dict):
-            expect(f"supplies[{i}].min_lot_t", s.get("min_lot_t"), (int, float), "a finite number")
-    for i, d in enumerate(demands if isinstance(demands, list) else []):
-        if isinstance(d, dict):
-            expect(f"demands[{i}].permits", d.get("permits"), list, "a list")
 
 
 def check_limits(problem: Problem) -> None:

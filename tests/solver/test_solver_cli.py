@@ -150,3 +150,37 @@ def test_bad_extensions_name_the_field(
     code, _ = _run(tmp_path, {**EXAMPLE, **extra})
     assert code == 2
     assert field in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda p: p["demands"][0].update(permits=""), "demands[0].permits"),
+        (lambda p: p["demands"][0].update(permits=0), "demands[0].permits"),
+        (lambda p: p["supplies"][0].update(min_lot_t=False), "supplies[0].min_lot_t"),
+        (lambda p: p.update(forbidden=0), "forbidden"),
+        (lambda p: p.update(pinned=""), "pinned"),
+    ],
+)
+def test_the_contract_refuses_a_wrong_typed_optional_field_instead_of_reading_it_as_absent(
+    change: Any, field: str
+) -> None:
+    """The library's own parser, not only the command: `"permits": ""` is a mistake, not "no permits"."""
+    from solver.contract import ContractError, problem_from_json
+
+    payload = copy.deepcopy(EXAMPLE)
+    change(payload)
+    with pytest.raises(ContractError) as err:
+        problem_from_json(payload)
+    assert err.value.field_path == field
+
+
+def test_absent_or_null_optional_fields_take_their_defaults() -> None:
+    from solver.contract import problem_from_json
+
+    payload = copy.deepcopy(EXAMPLE)
+    payload["demands"][0]["permits"] = None
+    payload["supplies"][0]["min_lot_t"] = None
+    payload["forbidden"] = None
+    problem = problem_from_json(payload)
+    assert problem.demands[0].permits == () and problem.supplies[0].min_lot_t == 0.0
