@@ -85,6 +85,9 @@ def test_the_dashboard_page_shows_kpis_tables_and_the_formula(client: TestClient
     html = page.text
     assert 'id="chart-map"' in html and 'id="stats-data"' in html and "<script>" not in html
     assert "58.3%" in html  # bulk rate 210 / 360
+    for kpi in ("generated", "utilised", "rate", "bulk-rate", "delivered", "projected", "co2", "enterprises"):
+        assert f'id="kpi-{kpi}"' in html  # every card addressable (the browser tests read them by id)
+    assert '<strong id="kpi-generated">360 t</strong>' in html
     assert "综合利用率 = 综合利用量 ÷ (产生量 + 综合利用往年贮存量) × 100%" in html
     assert "无数据" in html  # March has no generation
 
