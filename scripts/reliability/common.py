@@ -146,6 +146,20 @@ def check_integrity(engine: Engine, *, full: bool = True) -> IntegrityReport:
     return report
 
 
+@contextmanager
+def no_thread_worker() -> Iterator[None]:
+    """Runs queued for the in-process backend wait for the script (`solving.run_pending`) instead of a
+    background thread."""
+    from exchange.rounds import jobs
+
+    real = jobs.ensure_thread_worker
+    jobs.ensure_thread_worker = lambda engine, settings: None
+    try:
+        yield
+    finally:
+        jobs.ensure_thread_worker = real
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     from dataclasses import asdict
 

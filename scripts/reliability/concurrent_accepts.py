@@ -62,6 +62,7 @@ from scripts.reliability.common import (  # noqa: E402
     check_integrity,
     free_port,
     log,
+    no_thread_worker,
     scratch_database,
     sqlite_file,
 )
@@ -164,19 +165,6 @@ class World:
 class Contest:
     supply_id: int
     proposals: list[tuple[int, int, dict[str, str]]]  # proposal id, its demand listing id, the consumer's headers
-
-
-@contextmanager
-def no_thread_worker() -> Iterator[None]:
-    """The round created below is run here (`solving.run_pending`), not by a background thread."""
-    from exchange.rounds import jobs
-
-    real = jobs.ensure_thread_worker
-    jobs.ensure_thread_worker = lambda engine, settings: None
-    try:
-        yield
-    finally:
-        jobs.ensure_thread_worker = real
 
 
 def _uscc(n: int) -> str:

@@ -40,8 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,7 @@ from scripts.reliability.common import (  # noqa: E402
     check_integrity,
     load_demo_region,
     log,
+    no_thread_worker,
     scratch_database,
 )
 
@@ -109,19 +109,6 @@ class Figures:
 
 
 # ---------------------------------------------------------------------------------------------- rounds
-
-
-@contextmanager
-def no_thread_worker() -> Iterator[None]:
-    """Runs queued for the in-process backend wait for this script instead of a background thread."""
-    from exchange.rounds import jobs
-
-    real = jobs.ensure_thread_worker
-    jobs.ensure_thread_worker = lambda engine, settings: None
-    try:
-        yield
-    finally:
-        jobs.ensure_thread_worker = real
 
 
 def create_round(engine: Engine, settings: Any, scope: str | int) -> tuple[int, int]:
