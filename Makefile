@@ -1,4 +1,7 @@
 # The two commands a newcomer runs: `make run` and `make test`. Everything else is a helper of those.
+# bash with pipefail: a step piped into `tee` (make reliability) fails the target when the step fails.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
