@@ -64,7 +64,7 @@ loadtest: $(STAMP) services
 	$(BIN)/python scripts/loadtest/run.py --users 50 200 --seconds 60
 	$(BIN)/python scripts/loadtest/run.py --users 200 --seconds 60 --think 0.5 2
 
-## Everything in docs/reliability.md, figures written to var/reliability/ (about 20 minutes)
+## Everything in docs/reliability.md, figures written to var/reliability/ (about 28 minutes)
 RELIABILITY := var/reliability
 reliability: $(STAMP) chromium services
 	NEED_POSTGRES=1 bash scripts/ensure_services.sh
