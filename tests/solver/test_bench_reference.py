@@ -6,6 +6,8 @@ The whole LP here is the textbook one: a column per pair, max tonnes, then min c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from scipy.optimize import linprog
@@ -31,17 +33,24 @@ def whole_lp(problem: Problem, pairs: PairSet) -> tuple[float, float]:
     return tonnes, float(cheapest.fun)
 
 
+def assert_same_optimum(
+    reference: Callable[[Problem, PairSet], tuple[float, float, float]], n: int, seed: int, cost_rel: float
+) -> None:
+    """`reference` on a generated instance reaches the textbook LP's tonnes and cost."""
+    problem = bench.generate(n, bench.PROVINCE, seed)
+    pairs = build_pairs(problem)
+    _, tonnes, cost = reference(problem, pairs)
+    want_t, want_cost = whole_lp(problem, pairs)
+    assert tonnes == pytest.approx(want_t, abs=1e-6)
+    assert cost == pytest.approx(want_cost, rel=cost_rel)
+
+
 @pytest.mark.parametrize("seed_pairs", [1, bench._SEED_PAIRS_PER_LOT])
 @pytest.mark.parametrize(("n", "seed"), [(60, 3), (120, 3), (200, 1)])
 def test_reference_equals_the_whole_lp(n: int, seed: int, seed_pairs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # One seed pair per lot makes column generation work for its optimum over many rounds.
     monkeypatch.setattr(bench, "_SEED_PAIRS_PER_LOT", seed_pairs)
-    problem = bench.generate(n, bench.PROVINCE, seed)
-    pairs = build_pairs(problem)
-    _, tonnes, cost = bench.highs_reference(problem, pairs)
-    want_t, want_cost = whole_lp(problem, pairs)
-    assert tonnes == pytest.approx(want_t, abs=1e-6)
-    assert cost == pytest.approx(want_cost, rel=1e-9)
+    assert_same_optimum(bench.highs_reference, n, seed, cost_rel=1e-9)
 
 
 def test_reference_with_no_pairs() -> None:
@@ -53,9 +62,4 @@ def test_reference_with_no_pairs() -> None:
 @pytest.mark.parametrize(("n", "seed"), [(60, 3), (200, 1)])
 def test_the_whole_lp_time_reference_has_the_same_optimum(n: int, seed: int) -> None:
     """The bench times HiGHS on the whole LP where it finishes; it must reach the same optimum too."""
-    problem = bench.generate(n, bench.PROVINCE, seed)
-    pairs = build_pairs(problem)
-    _, tonnes, cost = bench.highs_whole_lp(problem, pairs)
-    want_t, want_cost = whole_lp(problem, pairs)
-    assert tonnes == pytest.approx(want_t, abs=1e-6)
-    assert cost == pytest.approx(want_cost, rel=1e-7)
+    assert_same_optimum(bench.highs_whole_lp, n, seed, cost_rel=1e-7)
